@@ -1,0 +1,57 @@
+// Configuration from environment variables (documented in the README).
+
+import path from 'node:path';
+
+export interface Config {
+  databaseUrl: string;
+  sqliteSynchronous: 'NORMAL' | 'FULL';
+  host: string;
+  port: number;
+  publicBaseUrl?: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  trustProxy: boolean | string | number;
+  bodyLimit: number;
+  logLevel: string;
+  pushQuietPeriodMs: number;
+  reconcileBatchSize: number;
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) throw new Error(`${name} must be a whole number of at least ${min} (got '${raw}')`);
+  return Number(raw);
+}
+
+function trustProxy(raw: string | undefined): boolean | string | number {
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  return raw; // a comma-separated list of addresses or CIDR ranges
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const sync = (env.SQLITE_SYNCHRONOUS ?? 'NORMAL').toUpperCase();
+  if (sync !== 'NORMAL' && sync !== 'FULL') throw new Error(`SQLITE_SYNCHRONOUS must be NORMAL or FULL (got '${sync}')`);
+  const publicBaseUrl = env.PUBLIC_BASE_URL?.replace(/\/+$/, '');
+  if (publicBaseUrl && !/^https?:\/\/[^/]+(\/.*)?$/.test(publicBaseUrl)) throw new Error(`PUBLIC_BASE_URL must be an http(s) URL (got '${publicBaseUrl}')`);
+  if ((env.TLS_CERT_FILE && !env.TLS_KEY_FILE) || (!env.TLS_CERT_FILE && env.TLS_KEY_FILE)) {
+    throw new Error('TLS_CERT_FILE and TLS_KEY_FILE go together');
+  }
+  const cfg: Config = {
+    databaseUrl: env.DATABASE_URL || path.join('data', 'usersync.db'),
+    sqliteSynchronous: sync,
+    host: env.HOST || '127.0.0.1',
+    port: int(env, 'PORT', 8080),
+    trustProxy: trustProxy(env.TRUST_PROXY),
+    bodyLimit: int(env, 'BODY_LIMIT', 1024 * 1024, 1024),
+    logLevel: env.LOG_LEVEL || 'info',
+    pushQuietPeriodMs: int(env, 'PUSH_QUIET_PERIOD_SECONDS', 60) * 1000,
+    reconcileBatchSize: int(env, 'RECONCILE_BATCH_SIZE', 500, 1),
+  };
+  if (publicBaseUrl) cfg.publicBaseUrl = publicBaseUrl;
+  if (env.TLS_CERT_FILE) cfg.tlsCertFile = env.TLS_CERT_FILE;
+  if (env.TLS_KEY_FILE) cfg.tlsKeyFile = env.TLS_KEY_FILE;
+  return cfg;
+}

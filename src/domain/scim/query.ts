@@ -1,0 +1,203 @@
+// A parsed filter checked against a resource type: every path resolved to its schema definition,
+// every literal converted to the attribute's type and case-folded where the attribute is not caseExact.
+// The SQL translator and the in-memory evaluator both work from this, so they validate alike and agree.
+
+import { badRequest } from './errors.ts';
+import type { AttrPath, CompareOp, Filter, Literal } from './filter.ts';
+import { FilterSyntaxError, parseFilter } from './filter.ts';
+import type { AttributeDef, ResourceTypeDef } from './schema.ts';
+import { foldCase, resolveAttribute, subAttribute } from './schema.ts';
+
+/** Where a value lives in the stored document: top-level or under an extension URN, then names. */
+export interface DocPath {
+  extension: string | null;
+  names: string[]; // canonical attribute names, e.g. ['name', 'givenName']
+}
+
+export type ValueKind = 'string' | 'boolean' | 'dateTime' | 'number';
+
+export type Condition =
+  | { k: 'and' | 'or'; a: Condition; b: Condition }
+  | { k: 'not'; c: Condition }
+  | { k: 'const'; value: boolean }
+  /** a single-valued leaf (relative to the resource, or to an element inside `elem`) */
+  | { k: 'cmp'; path: DocPath; kind: ValueKind; caseExact: boolean; op: CompareOp; value: string | boolean | number }
+  | { k: 'pr'; path: DocPath }
+  /** some element of a multi-valued attribute satisfies `c` (whose paths are relative to the element) */
+  | { k: 'elem'; path: DocPath; c: Condition }
+  /** a membership test: group has member / user is in group (ids compared exactly) */
+  | { k: 'member'; side: 'groupHasMember' | 'userInGroup'; value: string | null };
+
+function pathOf(extension: string | null, ...names: string[]): DocPath {
+  return { extension, names };
+}
+
+function valueKind(def: AttributeDef): ValueKind | undefined {
+  switch (def.type) {
+    case 'string':
+    case 'reference':
+    case 'binary':
+      return 'string';
+    case 'boolean':
+      return 'boolean';
+    case 'dateTime':
+      return 'dateTime';
+    case 'integer':
+    case 'decimal':
+      return 'number';
+    default:
+      return undefined;
+  }
+}
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+function invalid(detail: string): never {
+  throw badRequest('invalidFilter', detail);
+}
+
+/** Build a leaf comparison, converting the literal; `null` compares as absence. */
+function leaf(path: DocPath, def: AttributeDef, op: CompareOp | 'pr', value: Literal | undefined, where: string): Condition {
+  if (op === 'pr') return { k: 'pr', path };
+  const kind = valueKind(def);
+  if (!kind) invalid(`'${where}' cannot be compared; name a sub-attribute`);
+  if (value === null) {
+    if (op === 'eq') return { k: 'not', c: { k: 'pr', path } };
+    if (op === 'ne') return { k: 'pr', path };
+    invalid(`'${op}' cannot compare with null`);
+  }
+  switch (kind) {
+    case 'boolean': {
+      if (op !== 'eq' && op !== 'ne') invalid(`'${op}' is not defined for the boolean attribute '${where}'`);
+      let b: boolean;
+      if (typeof value === 'boolean') b = value;
+      else if (typeof value === 'string' && /^(true|false)$/i.test(value)) b = value.toLowerCase() === 'true';
+      else invalid(`'${where}' is boolean; compare it with true or false`);
+      return { k: 'cmp', path, kind, caseExact: true, op, value: b };
+    }
+    case 'dateTime': {
+      if (op === 'co' || op === 'sw' || op === 'ew') invalid(`'${op}' is not defined for the dateTime attribute '${where}'`);
+      if (typeof value !== 'string' || !ISO_DATE.test(value) || Number.isNaN(Date.parse(value))) {
+        invalid(`'${where}' is a dateTime; compare it with an ISO 8601 value`);
+      }
+      return { k: 'cmp', path, kind, caseExact: true, op, value: new Date(value).toISOString() };
+    }
+    case 'number': {
+      if (typeof value !== 'number') invalid(`'${where}' is a number`);
+      if (op === 'co' || op === 'sw' || op === 'ew') invalid(`'${op}' is not defined for the number attribute '${where}'`);
+      return { k: 'cmp', path, kind, caseExact: true, op, value };
+    }
+    case 'string': {
+      const s = String(value);
+      return { k: 'cmp', path, kind, caseExact: def.caseExact, op, value: def.caseExact ? s : foldCase(s) };
+    }
+  }
+}
+
+function describe(p: AttrPath): string {
+  return `${p.uri ? p.uri + ':' : ''}${p.attr}${p.sub ? '.' + p.sub : ''}`;
+}
+
+function compileLeaf(type: ResourceTypeDef, p: AttrPath, op: CompareOp | 'pr', value: Literal | undefined): Condition {
+  const where = describe(p);
+  const resolved = resolveAttribute(type, p.uri, p.attr, p.sub);
+  if (!resolved) invalid(`unknown attribute '${where}'`);
+  const { extension, def } = resolved;
+  if (def.returned === 'never') invalid(`'${where}' cannot be filtered on`);
+
+  // Membership references are answered from the membership table, never from a member list.
+  if (extension === null && (def.name === 'members' || def.name === 'groups') && type.core.attributes.includes(def)) {
+    const subName = resolved.sub?.name ?? 'value';
+    if (subName !== 'value') invalid(`only '${def.name}.value' can be filtered on`);
+    const side = def.name === 'members' ? 'groupHasMember' : 'userInGroup';
+    if (op === 'pr') return { k: 'member', side, value: null };
+    if (op !== 'eq' && op !== 'ne') invalid(`'${def.name}' supports only eq, ne and pr`);
+    if (value === null) return op === 'eq' ? { k: 'not', c: { k: 'member', side, value: null } } : { k: 'member', side, value: null };
+    const cond: Condition = { k: 'member', side, value: String(value) };
+    return op === 'eq' ? cond : { k: 'not', c: cond };
+  }
+  if (extension === null && def.name === 'meta' && resolved.sub?.name === 'resourceType') {
+    if (op === 'pr') return { k: 'const', value: true };
+    const matches = value === type.kind;
+    if (op === 'eq') return { k: 'const', value: matches };
+    if (op === 'ne') return { k: 'const', value: !matches };
+    invalid(`'${op}' is not defined for meta.resourceType`);
+  }
+  if (extension === null && def.name === 'meta' && !resolved.sub) invalid(`'meta' needs a sub-attribute`);
+
+  if (def.multiValued) {
+    const subDef = resolved.sub ?? subAttribute(def, 'value');
+    if (!subDef) invalid(`'${where}' cannot be compared; name a sub-attribute`);
+    const base = pathOf(extension, def.name);
+    if (op === 'pr' && !resolved.sub) return { k: 'pr', path: base };
+    return { k: 'elem', path: base, c: leaf(pathOf(null, subDef.name), subDef, op, value, where) };
+  }
+  if (resolved.sub) return leaf(pathOf(extension, def.name, resolved.sub.name), resolved.sub, op, value, where);
+  if (def.type === 'complex' && op !== 'pr') invalid(`'${where}' is complex; name a sub-attribute`);
+  return leaf(pathOf(extension, def.name), def, op, value, where);
+}
+
+/** Compile a filter found inside `attr[…]`: paths are sub-attributes of the element. */
+function compileElement(elemDef: AttributeDef, f: Filter): Condition {
+  switch (f.op) {
+    case 'and':
+    case 'or':
+      return { k: f.op, a: compileElement(elemDef, f.left), b: compileElement(elemDef, f.right) };
+    case 'not':
+      return { k: 'not', c: compileElement(elemDef, f.filter) };
+    case 'has':
+      invalid('nested value filters are not allowed');
+      break;
+    default: {
+      const p = f.path;
+      if (p.uri !== undefined || p.sub !== undefined || p.valueFilter) invalid(`'${describe(p)}' is not a sub-attribute of '${elemDef.name}'`);
+      const subDef = subAttribute(elemDef, p.attr);
+      if (!subDef) invalid(`'${p.attr}' is not a sub-attribute of '${elemDef.name}'`);
+      return leaf(pathOf(null, subDef.name), subDef, f.op, f.op === 'pr' ? undefined : f.value, `${elemDef.name}.${p.attr}`);
+    }
+  }
+}
+
+function compileValuePath(type: ResourceTypeDef, p: AttrPath, inner: Filter, op?: CompareOp | 'pr', value?: Literal): Condition {
+  const resolved = resolveAttribute(type, p.uri, p.attr);
+  if (!resolved) invalid(`unknown attribute '${describe(p)}'`);
+  const { extension, def } = resolved;
+  if (!def.multiValued || def.type !== 'complex') invalid(`'${def.name}' is not a multi-valued complex attribute`);
+  if (extension === null && (def.name === 'members' || def.name === 'groups')) {
+    invalid(`value filters on '${def.name}' are not supported; use '${def.name} eq "<id>"'`);
+  }
+  const elementCond = compileElement(def, inner);
+  if (op === undefined) return { k: 'elem', path: pathOf(extension, def.name), c: elementCond };
+  const subDef = subAttribute(def, p.sub!);
+  if (!subDef) invalid(`'${p.sub}' is not a sub-attribute of '${def.name}'`);
+  const cmp = leaf(pathOf(null, subDef.name), subDef, op, value, `${def.name}.${subDef.name}`);
+  return { k: 'elem', path: pathOf(extension, def.name), c: { k: 'and', a: elementCond, b: cmp } };
+}
+
+export function compileFilter(type: ResourceTypeDef, f: Filter): Condition {
+  switch (f.op) {
+    case 'and':
+    case 'or':
+      return { k: f.op, a: compileFilter(type, f.left), b: compileFilter(type, f.right) };
+    case 'not':
+      return { k: 'not', c: compileFilter(type, f.filter) };
+    case 'has':
+      return compileValuePath(type, f.path, f.filter);
+    case 'pr':
+      if (f.path.valueFilter) return compileValuePath(type, f.path, f.path.valueFilter, 'pr');
+      return compileLeaf(type, f.path, 'pr', undefined);
+    default:
+      if (f.path.valueFilter) return compileValuePath(type, f.path, f.path.valueFilter, f.op, f.value);
+      return compileLeaf(type, f.path, f.op, f.value);
+  }
+}
+
+/** Parse and compile in one step, mapping syntax errors to 400 invalidFilter. */
+export function parseQuery(type: ResourceTypeDef, filter: string): Condition {
+  try {
+    return compileFilter(type, parseFilter(filter));
+  } catch (e) {
+    if (e instanceof FilterSyntaxError) throw badRequest('invalidFilter', `invalid filter: ${e.message}`);
+    throw e;
+  }
+}

@@ -1,0 +1,71 @@
+// The HTTP service: health endpoints and the SCIM endpoints of every connector.
+
+import fs from 'node:fs';
+import Fastify, { LogController } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config.ts';
+import { scimRoutes } from '../sources/scim/routes.ts';
+import type { Db } from '../store/db.ts';
+import { ConnectorStore } from '../store/connectors.ts';
+import { MirrorStore } from '../store/mirror.ts';
+import { Reconciler } from '../sync/reconciler.ts';
+
+export interface Service {
+  app: FastifyInstance;
+  db: Db;
+  connectors: ConnectorStore;
+  mirror: MirrorStore;
+  reconciler: Reconciler;
+}
+
+export async function buildService(db: Db, config: Config, opts: { reconcile?: boolean; logger?: boolean } = {}): Promise<Service> {
+  const https =
+    config.tlsCertFile && config.tlsKeyFile
+      ? { cert: fs.readFileSync(config.tlsCertFile), key: fs.readFileSync(config.tlsKeyFile), minVersion: 'TLSv1.2' as const }
+      : undefined;
+  const app = Fastify({
+    logger:
+      opts.logger === false
+        ? false
+        : { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
+    // per-request lines cost more than the request at thousands per second; errors are logged where handled
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: config.trustProxy as boolean | string,
+    bodyLimit: config.bodyLimit,
+    ...(https ? { https } : {}),
+  }) as unknown as FastifyInstance;
+
+  const connectors = new ConnectorStore(db);
+  const mirror = new MirrorStore(db);
+  const reconciler = new Reconciler(db, {
+    batchSize: config.reconcileBatchSize,
+    quietPeriodMs: config.pushQuietPeriodMs,
+    log: (level, msg, extra) => app.log[level](extra ?? {}, msg),
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      await db.kysely.selectFrom('connectors').select('id').limit(1).execute();
+      return { status: 'ready' };
+    } catch {
+      return reply.code(503).send({ status: 'database unavailable' });
+    }
+  });
+
+  await app.register(scimRoutes, {
+    prefix: '/scim/v2/:connectorId',
+    connectors,
+    mirror,
+    bodyLimit: config.bodyLimit,
+    ...(config.publicBaseUrl ? { publicBaseUrl: config.publicBaseUrl } : {}),
+    onWrite: () => reconciler.poke(),
+  });
+
+  app.addHook('onClose', async () => {
+    await reconciler.stop();
+  });
+  if (opts.reconcile !== false) app.addHook('onReady', async () => reconciler.start());
+
+  return { app, db, connectors, mirror, reconciler };
+}

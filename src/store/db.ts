@@ -1,0 +1,96 @@
+// Opening the store: SQLite (embedded default, WAL, a file under ./data) or PostgreSQL (a postgres:// URL).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { migrateToLatest } from './migrations.ts';
+import type { Database } from './schema.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface StoreOptions {
+  /** `postgres://…` / `postgresql://…`, `sqlite:path`, a file path, or `:memory:` */
+  url: string;
+  /** SQLite: NORMAL survives a killed process; FULL also survives power loss */
+  sqliteSynchronous?: 'NORMAL' | 'FULL';
+  /** PostgreSQL: the schema to use (created when missing); tests use one each */
+  pgSchema?: string;
+  pgPoolSize?: number;
+}
+
+export interface Db {
+  kysely: Kysely<Database>;
+  dialect: Dialect;
+  /** run fn in one transaction */
+  transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
+export function sqlitePath(url: string): string {
+  return url.replace(/^sqlite:(\/\/)?/i, '');
+}
+
+export async function openStore(opts: StoreOptions): Promise<Db> {
+  let kysely: Kysely<Database>;
+  let dialect: Dialect;
+  if (isPostgresUrl(opts.url)) {
+    dialect = 'postgres';
+    const schema = opts.pgSchema;
+    if (schema && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid PostgreSQL schema name '${schema}'`);
+    if (schema) {
+      const admin = new pg.Client({ connectionString: opts.url });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      } catch (e) {
+        // two instances creating the schema at once: the loser sees a unique violation
+        if ((e as { code?: string }).code !== '23505') throw e;
+      } finally {
+        await admin.end();
+      }
+    }
+    const pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.pgPoolSize ?? 10,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  } else {
+    dialect = 'sqlite';
+    const file = sqlitePath(opts.url);
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    const database = new SqliteDatabase(file);
+    database.pragma('journal_mode = WAL');
+    database.pragma(`synchronous = ${opts.sqliteSynchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
+    database.pragma('busy_timeout = 10000');
+    database.pragma('foreign_keys = ON');
+    kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  }
+  const db: Db = {
+    kysely,
+    dialect,
+    transaction: (fn) => kysely.transaction().execute(fn),
+    close: () => kysely.destroy(),
+  };
+  await migrateToLatest(db);
+  return db;
+}
+
+/** The current time as stored: ISO 8601 with milliseconds, UTC. */
+export function now(): string {
+  return new Date().toISOString();
+}
+
+/** true when the error is a unique-constraint violation on either database */
+export function isUniqueViolation(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  return err?.code === '23505' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+export { sql };

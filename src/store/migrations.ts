@@ -1,0 +1,227 @@
+// One migration set for SQLite and PostgreSQL. Kysely's Migrator applies them under a lock
+// (a PostgreSQL advisory lock), so several instances can start at once.
+
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { Migrator, sql } from 'kysely';
+import type { Db, Dialect } from './db.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyDb = Kysely<any>;
+
+function migrations(dialect: Dialect): Record<string, Migration> {
+  const json = dialect === 'postgres' ? 'jsonb' : 'text';
+  const seq = dialect === 'postgres' ? 'bigserial' : 'integer';
+  const seqColumn = (c: import('kysely').ColumnDefinitionBuilder) =>
+    dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement();
+
+  return {
+    '0001_foundation': {
+      async up(db: AnyDb) {
+        await db.schema
+          .createTable('connectors')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('settings', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('scim_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('connector_id', 'text', (c) => c.notNull().references('connectors.id').onDelete('cascade'))
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('label', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', 'text')
+          .execute();
+        await db.schema.createIndex('scim_tokens_connector').on('scim_tokens').columns(['connector_id']).execute();
+
+        // The mirror: what each identity provider says, SCIM-shaped. Keys used by Entra's lookups are
+        // columns (folded in JavaScript where the comparison ignores case), the rest is the search document.
+        await db.schema
+          .createTable('mirror_users')
+          .addColumn('connector_id', 'text', (c) => c.notNull().references('connectors.id').onDelete('cascade'))
+          .addColumn('id', 'text', (c) => c.notNull())
+          .addColumn('user_name', 'text', (c) => c.notNull())
+          .addColumn('user_name_key', 'text', (c) => c.notNull())
+          .addColumn('external_id', 'text')
+          .addColumn('resource', 'text', (c) => c.notNull())
+          .addColumn('search', json, (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('mirror_users_pk', ['connector_id', 'id'])
+          .addUniqueConstraint('mirror_users_user_name', ['connector_id', 'user_name_key'])
+          .execute();
+        await db.schema.createIndex('mirror_users_external_id').on('mirror_users').columns(['connector_id', 'external_id']).execute();
+
+        await db.schema
+          .createTable('mirror_groups')
+          .addColumn('connector_id', 'text', (c) => c.notNull().references('connectors.id').onDelete('cascade'))
+          .addColumn('id', 'text', (c) => c.notNull())
+          .addColumn('display_name', 'text', (c) => c.notNull())
+          .addColumn('display_name_key', 'text', (c) => c.notNull())
+          .addColumn('external_id', 'text')
+          .addColumn('resource', 'text', (c) => c.notNull())
+          .addColumn('search', json, (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('mirror_groups_pk', ['connector_id', 'id'])
+          .addUniqueConstraint('mirror_groups_display_name', ['connector_id', 'display_name_key'])
+          .execute();
+        await db.schema.createIndex('mirror_groups_external_id').on('mirror_groups').columns(['connector_id', 'external_id']).execute();
+
+        // Memberships live in their own table: adding or removing one is a single-row set operation.
+        await db.schema
+          .createTable('mirror_members')
+          .addColumn('connector_id', 'text', (c) => c.notNull())
+          .addColumn('group_id', 'text', (c) => c.notNull())
+          .addColumn('member_id', 'text', (c) => c.notNull())
+          .addColumn('member_type', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('mirror_members_pk', ['connector_id', 'group_id', 'member_id'])
+          .addForeignKeyConstraint('mirror_members_group', ['connector_id', 'group_id'], 'mirror_groups', ['connector_id', 'id'], (c) => c.onDelete('cascade'))
+          .execute();
+        await db.schema.createIndex('mirror_members_member').on('mirror_members').columns(['connector_id', 'member_id']).execute();
+
+        await db.schema
+          .createTable('dirty_marks')
+          .addColumn('seq', seq, seqColumn)
+          .addColumn('connector_id', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('ref', 'text', (c) => c.notNull())
+          .addColumn('ref2', 'text', (c) => c.notNull().defaultTo(''))
+          .execute();
+
+        await db.schema
+          .createTable('directory_users')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('username', 'text', (c) => c.notNull())
+          .addColumn('username_key', 'text', (c) => c.notNull().unique())
+          .addColumn('email', 'text')
+          .addColumn('display_name', 'text', (c) => c.notNull())
+          .addColumn('active', 'integer', (c) => c.notNull())
+          .addColumn('attributes', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('owner_connector_id', 'text')
+          .addColumn('source_id', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addUniqueConstraint('directory_users_source', ['owner_connector_id', 'source_id'])
+          .execute();
+
+        await db.schema
+          .createTable('directory_groups')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('name_key', 'text', (c) => c.notNull().unique())
+          .addColumn('owner_connector_id', 'text')
+          .addColumn('source_id', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addUniqueConstraint('directory_groups_source', ['owner_connector_id', 'source_id'])
+          .execute();
+
+        await db.schema
+          .createTable('directory_memberships')
+          .addColumn('group_id', 'text', (c) => c.notNull().references('directory_groups.id').onDelete('cascade'))
+          .addColumn('user_id', 'text', (c) => c.notNull().references('directory_users.id').onDelete('cascade'))
+          .addColumn('managed_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('directory_memberships_pk', ['group_id', 'user_id', 'managed_by'])
+          .execute();
+        await db.schema.createIndex('directory_memberships_user').on('directory_memberships').columns(['user_id']).execute();
+
+        // Which directory groups a provider group feeds (one for on-the-fly mapping, several for manual).
+        await db.schema
+          .createTable('group_links')
+          .addColumn('connector_id', 'text', (c) => c.notNull())
+          .addColumn('source_id', 'text', (c) => c.notNull())
+          .addColumn('group_id', 'text', (c) => c.notNull().references('directory_groups.id').onDelete('cascade'))
+          .addPrimaryKeyConstraint('group_links_pk', ['connector_id', 'source_id', 'group_id'])
+          .execute();
+        await db.schema.createIndex('group_links_group').on('group_links').columns(['group_id']).execute();
+
+        await db.schema
+          .createTable('change_feed')
+          .addColumn('seq', seq, seqColumn)
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('connector_id', 'text')
+          .addColumn('run_id', 'text')
+          .addColumn('entity', 'text', (c) => c.notNull())
+          .addColumn('entity_id', 'text', (c) => c.notNull())
+          .addColumn('op', 'text', (c) => c.notNull())
+          .addColumn('data', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('change_feed_entity').on('change_feed').columns(['entity', 'entity_id']).execute();
+        await db.schema.createIndex('change_feed_run').on('change_feed').columns(['run_id']).execute();
+
+        await db.schema
+          .createTable('runs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('connector_id', 'text', (c) => c.notNull())
+          .addColumn('trigger', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('ended_at', 'text')
+          .addColumn('last_activity_at', 'text', (c) => c.notNull())
+          .addColumn('counters', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('peak_rss', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('holder', 'text', (c) => c.notNull())
+          .addColumn('error', 'text')
+          .execute();
+        await db.schema.createIndex('runs_connector').on('runs').columns(['connector_id', 'status']).execute();
+
+        await db.schema
+          .createTable('run_logs')
+          .addColumn('seq', seq, seqColumn)
+          .addColumn('run_id', 'text', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('level', 'text', (c) => c.notNull())
+          .addColumn('message', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('run_logs_run').on('run_logs').columns(['run_id']).execute();
+
+        await db.schema
+          .createTable('leases')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('holder', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('audit_log')
+          .addColumn('seq', seq, seqColumn)
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('target', 'text', (c) => c.notNull())
+          .addColumn('details', 'text', (c) => c.notNull().defaultTo('{}'))
+          .execute();
+      },
+    },
+  };
+}
+
+class StaticProvider implements MigrationProvider {
+  constructor(private readonly set: Record<string, Migration>) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return this.set;
+  }
+}
+
+export async function migrateToLatest(db: Db): Promise<void> {
+  const migrator = new Migrator({ db: db.kysely, provider: new StaticProvider(migrations(db.dialect)) });
+  // SQLite: another process may hold the write lock for a moment; wait and retry.
+  for (let attempt = 0; ; attempt++) {
+    const { error } = await migrator.migrateToLatest();
+    if (!error) return;
+    const busy = (error as { code?: string }).code?.startsWith('SQLITE_BUSY');
+    if (!busy || attempt >= 20) throw error;
+    await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+  }
+}
+
+export { sql };

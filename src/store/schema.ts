@@ -1,0 +1,174 @@
+// Table types for Kysely. Booleans are stored as integers 0/1 and timestamps as ISO 8601 text on both
+// databases, so the same rows read the same everywhere. JSON is text, except `search` documents, which
+// are jsonb on PostgreSQL (filters read them) and text on SQLite (json_extract reads them).
+
+import type { ColumnType, Generated } from 'kysely';
+
+export interface ConnectorTable {
+  id: string;
+  name: string;
+  kind: string;
+  enabled: number;
+  settings: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ScimTokenTable {
+  id: string;
+  connector_id: string;
+  token_hash: string;
+  label: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export interface MirrorUserTable {
+  connector_id: string;
+  id: string;
+  user_name: string;
+  user_name_key: string;
+  external_id: string | null;
+  resource: string;
+  search: ColumnType<unknown, string, string>;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface MirrorGroupTable {
+  connector_id: string;
+  id: string;
+  display_name: string;
+  display_name_key: string;
+  external_id: string | null;
+  resource: string;
+  search: ColumnType<unknown, string, string>;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface MirrorMemberTable {
+  connector_id: string;
+  group_id: string;
+  member_id: string;
+  member_type: 'User' | 'Group';
+}
+
+export type DirtyKind = 'user' | 'group' | 'membership';
+
+export interface DirtyMarkTable {
+  seq: Generated<number>;
+  connector_id: string;
+  kind: DirtyKind;
+  /** the user or group id; for memberships the group id */
+  ref: string;
+  /** for memberships the member id, else '' */
+  ref2: string;
+}
+
+export interface DirectoryUserTable {
+  id: string;
+  username: string;
+  username_key: string;
+  email: string | null;
+  display_name: string;
+  active: number;
+  attributes: string;
+  /** null: a local user (created by an administrator or imported from an application) */
+  owner_connector_id: string | null;
+  source_id: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DirectoryGroupTable {
+  id: string;
+  name: string;
+  name_key: string;
+  owner_connector_id: string | null;
+  source_id: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DirectoryMembershipTable {
+  group_id: string;
+  user_id: string;
+  /** what manages it: `connector:<id>`, `local`, or a rule */
+  managed_by: string;
+  created_at: string;
+}
+
+export interface GroupLinkTable {
+  connector_id: string;
+  source_id: string;
+  group_id: string;
+}
+
+export interface ChangeFeedTable {
+  seq: Generated<number>;
+  at: string;
+  connector_id: string | null;
+  run_id: string | null;
+  entity: 'user' | 'group' | 'membership';
+  entity_id: string;
+  op: string;
+  data: string;
+}
+
+export interface RunTable {
+  id: string;
+  connector_id: string;
+  trigger: string;
+  status: string;
+  started_at: string;
+  ended_at: string | null;
+  last_activity_at: string;
+  counters: string;
+  peak_rss: number;
+  holder: string;
+  error: string | null;
+}
+
+export interface RunLogTable {
+  seq: Generated<number>;
+  run_id: string;
+  at: string;
+  level: string;
+  message: string;
+}
+
+export interface LeaseTable {
+  name: string;
+  holder: string;
+  expires_at: number;
+}
+
+export interface AuditTable {
+  seq: Generated<number>;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  details: string;
+}
+
+export interface Database {
+  connectors: ConnectorTable;
+  scim_tokens: ScimTokenTable;
+  mirror_users: MirrorUserTable;
+  mirror_groups: MirrorGroupTable;
+  mirror_members: MirrorMemberTable;
+  dirty_marks: DirtyMarkTable;
+  directory_users: DirectoryUserTable;
+  directory_groups: DirectoryGroupTable;
+  directory_memberships: DirectoryMembershipTable;
+  group_links: GroupLinkTable;
+  change_feed: ChangeFeedTable;
+  runs: RunTable;
+  run_logs: RunLogTable;
+  leases: LeaseTable;
+  audit_log: AuditTable;
+}
