@@ -31,6 +31,8 @@ export async function buildService(db: Db, config: Config, opts: { reconcile?: b
     // per-request lines cost more than the request at thousands per second; errors are logged where handled
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.trustProxy as boolean | string,
+    // long ids get a SCIM 401/404 from the handlers rather than a bare 414 from the router
+    maxParamLength: 1024,
     bodyLimit: config.bodyLimit,
     ...(https ? { https } : {}),
   }) as unknown as FastifyInstance;

@@ -145,8 +145,17 @@ export class Reconciler {
     }
   }
 
+  private chain: Promise<unknown> = Promise.resolve();
+
   /** One batch: returns the number of marks handled (0 when idle or another instance holds the lease). */
-  async runOnce(): Promise<number> {
+  runOnce(): Promise<number> {
+    // One batch at a time in this process (the background loop and drain() may both ask).
+    const next = this.chain.then(() => this.batch());
+    this.chain = next.catch(() => {});
+    return next;
+  }
+
+  private async batch(): Promise<number> {
     if (!(await acquireLease(this.db, LEASE, this.holder, 30_000))) return 0;
     const rows = await this.db.kysely
       .selectFrom('dirty_marks')
@@ -442,11 +451,13 @@ class ConnectorPass {
     const targets = [...new Set([...links, ...extraTargets])];
     if (targets.length === 0) return;
     for (const part of chunk(members)) {
+      // Members the provider deleted are left out: their cleanup (deactivation) keeps their memberships.
       const users = await this.trx
-        .selectFrom('directory_users')
-        .select(['id', 'source_id', 'username'])
-        .where('owner_connector_id', '=', this.connectorId)
-        .where('source_id', 'in', part)
+        .selectFrom('directory_users as d')
+        .innerJoin('mirror_users as mu', (j) => j.onRef('mu.connector_id', '=', 'd.owner_connector_id').onRef('mu.id', '=', 'd.source_id'))
+        .select(['d.id', 'd.source_id', 'd.username'])
+        .where('d.owner_connector_id', '=', this.connectorId)
+        .where('d.source_id', 'in', part)
         .execute();
       for (const user of users) {
         for (const groupId of targets) {

@@ -33,6 +33,8 @@ export class FilterSyntaxError extends Error {
   }
 }
 
+const MAX_DEPTH = 50;
+
 const COMPARE_OPS = new Set<string>(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le']);
 
 type Token =
@@ -150,7 +152,23 @@ class Parser {
     return left;
   }
 
+  private depth = 0;
+
   private parseUnary(inBrackets: boolean): Filter {
+    const tok = this.peek();
+    // bounded recursion: a deeply parenthesised filter is refused, not a stack overflow
+    if (tok.t === '(' || this.isWord(tok, 'not')) {
+      if (++this.depth > MAX_DEPTH) throw new FilterSyntaxError('filter nested too deeply', tok.pos);
+      try {
+        return this.parseGroup(inBrackets);
+      } finally {
+        this.depth--;
+      }
+    }
+    return this.parseAttrExp(inBrackets);
+  }
+
+  private parseGroup(inBrackets: boolean): Filter {
     const tok = this.peek();
     if (this.isWord(tok, 'not')) {
       this.next();

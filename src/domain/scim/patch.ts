@@ -11,7 +11,7 @@ import { evaluate } from './evaluate.ts';
 import type { Condition } from './query.ts';
 import { compileFilter } from './query.ts';
 import type { MemberRef, ScimDoc } from './resource.ts';
-import { coreAttribute, memberRef, normaliseAttribute, normaliseValue, syncSchemas } from './resource.ts';
+import { coreAttribute, memberRef, normaliseAttribute, normaliseValue, syncSchemas, unqualifiedExtensionAttribute } from './resource.ts';
 import type { AttributeDef, ResourceTypeDef, SchemaDef } from './schema.ts';
 import { extensionFor, PATCH_OP_SCHEMA, subAttribute } from './schema.ts';
 
@@ -38,6 +38,32 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 function isEmptyValue(v: unknown): boolean {
   return v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0) || (isPlainObject(v) && Object.keys(v).length === 0);
+}
+
+/** JSON with object keys sorted: two values are the same whatever order their sub-attributes came in. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (isPlainObject(v)) {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * A complex reference (`manager`: value, $ref, displayName) that now points elsewhere is replaced
+ * whole: the other sub-attributes described the previous target. Otherwise sub-attributes merge.
+ */
+function mergeComplex(def: AttributeDef, cur: Record<string, unknown>, next: Record<string, unknown>): Record<string, unknown> {
+  if (subAttribute(def, 'value') && next.value !== undefined && cur.value !== undefined && next.value !== cur.value) return next;
+  return { ...cur, ...next };
+}
+
+/** A remove that names what to remove (`"value": [...]`, or a single object): never "remove all". */
+function isValueList(hasValue: boolean, value: unknown): boolean {
+  return hasValue && (Array.isArray(value) || isPlainObject(value));
 }
 
 interface Operation {
@@ -118,6 +144,11 @@ function resolvePath(type: ResourceTypeDef, path: string): Target | { wholeExten
     def = ext.attributes.find((a) => a.name.toLowerCase() === parsed.attr.toLowerCase());
   } else {
     def = coreAttribute(type, parsed.attr);
+    if (!def) {
+      // `manager` for `urn:…:enterprise:2.0:User:manager`, as older Entra ID traffic writes it
+      const unqualified = unqualifiedExtensionAttribute(type, parsed.attr);
+      if (unqualified) ({ ext, def } = unqualified);
+    }
   }
   if (!def) throw badRequest('invalidPath', `unknown attribute in path '${path}'`);
   const target: Target = { ext, def };
@@ -248,14 +279,15 @@ class Patcher {
 
     if (!t.sub) {
       if (remove) {
-        if (op === 'remove' && hasValue && def.multiValued && !isEmptyValue(value)) {
-          // remove listed values from a multi-valued attribute (the Entra shape, applied generally)
-          const drop = normaliseAttribute(def, value, where) as unknown[] | undefined;
+        if (op === 'remove' && def.multiValued && isValueList(hasValue, value)) {
+          // remove listed values from a multi-valued attribute (the Entra shape, applied generally);
+          // an empty list removes nothing
+          const drop = (normaliseAttribute(def, value, where) as unknown[] | undefined) ?? [];
           const cur = holder?.[def.name];
-          if (Array.isArray(cur) && drop) {
-            const keys = new Set(drop.map((d) => JSON.stringify(d)));
+          if (Array.isArray(cur) && drop.length) {
+            const keys = new Set(drop.map((d) => canonical(d)));
             const values = new Set<unknown>(drop.map((d) => (isPlainObject(d) ? d.value : d)).filter((x) => x !== undefined));
-            const kept = cur.filter((e) => !keys.has(JSON.stringify(e)) && !(isPlainObject(e) && values.has(e.value)));
+            const kept = cur.filter((e) => !keys.has(canonical(e)) && !(isPlainObject(e) && values.has(e.value)));
             if (kept.length) holder![def.name] = kept;
             else delete holder![def.name];
           }
@@ -269,12 +301,17 @@ class Patcher {
       const val = normaliseAttribute(def, value, where, { ignoreReadOnly: true });
       if (def.multiValued && op === 'add') {
         const cur = Array.isArray(holder![def.name]) ? (holder![def.name] as unknown[]) : [];
-        const seen = new Set(cur.map((e) => JSON.stringify(e)));
+        const seen = new Set(cur.map((e) => canonical(e)));
         const merged = [...cur];
-        for (const e of val as unknown[]) if (!seen.has(JSON.stringify(e))) merged.push(e);
+        for (const e of val as unknown[]) {
+          const key = canonical(e);
+          if (seen.has(key)) continue;
+          seen.add(key);
+          merged.push(e);
+        }
         holder![def.name] = merged;
       } else if (def.type === 'complex' && !def.multiValued && isPlainObject(holder![def.name]) && isPlainObject(val)) {
-        holder![def.name] = { ...(holder![def.name] as object), ...val };
+        holder![def.name] = mergeComplex(def, holder![def.name] as Record<string, unknown>, val);
       } else {
         holder![def.name] = val;
       }
@@ -309,7 +346,7 @@ class Patcher {
     }
     const val = normaliseValue(sub, value, where, { ignoreReadOnly: true });
     const cur = holder![def.name];
-    holder![def.name] = { ...(isPlainObject(cur) ? cur : {}), [sub.name]: val };
+    holder![def.name] = mergeComplex(def, isPlainObject(cur) ? cur : {}, { [sub.name]: val });
   }
 
   private setList(holder: Record<string, unknown> | undefined, def: AttributeDef, list: unknown[]): void {
@@ -375,9 +412,11 @@ class Patcher {
       this.memberOps.push({ k: 'replace', members: memberList(value) });
       return;
     }
-    // remove: with a value list (Entra's default dialect) only those; without a value, all members.
-    if (hasValue && !isEmptyValue(value)) {
-      this.memberOps.push({ k: 'remove', ids: memberList(value).map((m) => m.value) });
+    // remove: with a value list (Entra's default dialect) only those, none for an empty list;
+    // without a value, all members.
+    if (isValueList(hasValue, value)) {
+      const ids = memberList(value).map((m) => m.value);
+      if (ids.length) this.memberOps.push({ k: 'remove', ids });
     } else {
       this.memberOps.push({ k: 'removeAll' });
     }

@@ -98,9 +98,21 @@ function describe(p: AttrPath): string {
   return `${p.uri ? p.uri + ':' : ''}${p.attr}${p.sub ? '.' + p.sub : ''}`;
 }
 
+/**
+ * Resolve a filter path. An unqualified name the core schema lacks falls back to the one extension that
+ * defines it: Entra ID's manager check reads `id eq "…" and manager eq "…"`.
+ */
+function resolvePath(type: ResourceTypeDef, p: AttrPath): ReturnType<typeof resolveAttribute> {
+  const resolved = resolveAttribute(type, p.uri, p.attr, p.sub);
+  if (resolved || p.uri !== undefined) return resolved;
+  const lower = p.attr.toLowerCase();
+  const owners = type.extensions.filter((e) => e.attributes.some((a) => a.name.toLowerCase() === lower));
+  return owners.length === 1 ? resolveAttribute(type, owners[0]!.id, p.attr, p.sub) : undefined;
+}
+
 function compileLeaf(type: ResourceTypeDef, p: AttrPath, op: CompareOp | 'pr', value: Literal | undefined): Condition {
   const where = describe(p);
-  const resolved = resolveAttribute(type, p.uri, p.attr, p.sub);
+  const resolved = resolvePath(type, p);
   if (!resolved) invalid(`unknown attribute '${where}'`);
   const { extension, def } = resolved;
   if (def.returned === 'never') invalid(`'${where}' cannot be filtered on`);
@@ -133,7 +145,13 @@ function compileLeaf(type: ResourceTypeDef, p: AttrPath, op: CompareOp | 'pr', v
     return { k: 'elem', path: base, c: leaf(pathOf(null, subDef.name), subDef, op, value, where) };
   }
   if (resolved.sub) return leaf(pathOf(extension, def.name, resolved.sub.name), resolved.sub, op, value, where);
-  if (def.type === 'complex' && op !== 'pr') invalid(`'${where}' is complex; name a sub-attribute`);
+  if (def.type === 'complex' && op !== 'pr') {
+    // A single-valued reference (`manager`) compares by its `value`, as multi-valued attributes do:
+    // `manager eq "<id>"` means `manager.value eq "<id>"`.
+    const valueDef = subAttribute(def, 'value');
+    if (!valueDef) invalid(`'${where}' is complex; name a sub-attribute`);
+    return leaf(pathOf(extension, def.name, valueDef.name), valueDef, op, value, `${where}.value`);
+  }
   return leaf(pathOf(extension, def.name), def, op, value, where);
 }
 

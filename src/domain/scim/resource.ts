@@ -52,7 +52,6 @@ function normaliseSimple(def: AttributeDef, v: unknown, where: string): unknown 
     case 'reference':
     case 'binary':
       if (typeof v === 'string') return v;
-      if (typeof v === 'number' && def.type === 'string') return String(v);
       throw badRequest('invalidValue', `'${where}' must be a string`);
     case 'integer':
       if (typeof v === 'number' && Number.isInteger(v)) return v;
@@ -73,7 +72,7 @@ export function normaliseValue(def: AttributeDef, v: unknown, where: string, opt
   if (isEmpty(v)) return undefined;
   if (def.type !== 'complex') return normaliseSimple(def, v, where);
   // Entra sends manager as a plain id string.
-  if (typeof v === 'string' && subAttribute(def, 'value')) return v === '' ? undefined : { value: v };
+  if (typeof v === 'string' && !def.multiValued && subAttribute(def, 'value')) return v === '' ? undefined : { value: v };
   if (!isPlainObject(v)) throw badRequest('invalidValue', `'${where}' must be an object`);
   const out: Record<string, unknown> = {};
   for (const [key, raw] of Object.entries(v)) {
@@ -114,6 +113,22 @@ function findAttr(list: AttributeDef[], key: string): AttributeDef | undefined {
 /** A top-level attribute of the core schema, including the common `id` and `externalId`. */
 export function coreAttribute(type: ResourceTypeDef, key: string): AttributeDef | undefined {
   return findAttr(COMMON_ATTRIBUTES, key) ?? findAttr(type.core.attributes, key);
+}
+
+/**
+ * An extension attribute written without its schema URN: a name the core schema does not define but
+ * exactly one of the type's extensions does (`manager`, `department`). Older Entra ID traffic writes
+ * enterprise attributes this way: `"department":null,"manager":null` in a create, the PATCH path
+ * `manager`, the filter `manager eq "…"`.
+ */
+export function unqualifiedExtensionAttribute(type: ResourceTypeDef, key: string): { ext: SchemaDef; def: AttributeDef } | undefined {
+  if (coreAttribute(type, key)) return undefined;
+  const hits: { ext: SchemaDef; def: AttributeDef }[] = [];
+  for (const ext of type.extensions) {
+    const def = findAttr(ext.attributes, key);
+    if (def) hits.push({ ext, def });
+  }
+  return hits.length === 1 ? hits[0] : undefined;
 }
 
 function normaliseExtension(ext: SchemaDef, v: unknown): Record<string, unknown> | undefined {
@@ -187,7 +202,8 @@ export function normaliseResource(type: ResourceTypeDef, body: unknown): Normali
     if (ext) {
       const val = normaliseExtension(ext, raw);
       if (val !== undefined) {
-        doc[ext.id] = val;
+        // the qualified object wins over unqualified names of the same attributes
+        doc[ext.id] = { ...(doc[ext.id] as Record<string, unknown> | undefined), ...val };
         schemas.add(ext.id);
       }
       continue;
@@ -197,7 +213,18 @@ export function normaliseResource(type: ResourceTypeDef, body: unknown): Normali
       continue;
     }
     const def = coreAttribute(type, key);
-    if (!def) throw badRequest('invalidSyntax', `unknown attribute '${key}'`);
+    if (!def) {
+      const unqualified = unqualifiedExtensionAttribute(type, key);
+      if (!unqualified) throw badRequest('invalidSyntax', `unknown attribute '${key}'`);
+      const { ext: owner, def: extDef } = unqualified;
+      const val = normaliseAttribute(extDef, raw, `${owner.id}:${extDef.name}`);
+      const holder = (doc[owner.id] as Record<string, unknown> | undefined) ?? {};
+      if (val !== undefined && holder[extDef.name] === undefined) {
+        doc[owner.id] = { ...holder, [extDef.name]: val };
+        schemas.add(owner.id);
+      }
+      continue;
+    }
     if (def.mutability === 'readOnly') continue;
     if (def.mutability === 'writeOnly') continue; // passwords are never stored: people sign in through SSO
     const val = normaliseAttribute(def, raw, def.name);

@@ -30,7 +30,9 @@ export function parseAttributeList(kind: ResourceKind, list: string | undefined)
     const { uri, rest } = splitUri(item);
     const [attr, sub, extra] = rest.split('.');
     if (!attr || extra !== undefined) throw badRequest('invalidValue', `invalid attribute '${item}'`);
-    const resolved = resolveAttribute(type, uri, attr, sub);
+    const owners = uri === undefined && !resolveAttribute(type, undefined, attr) ? type.extensions.filter((e) => resolveAttribute(type, e.id, attr)) : [];
+    // an extension attribute named without its URN (`manager`), as in filters and PATCH paths
+    const resolved = resolveAttribute(type, owners.length === 1 ? owners[0]!.id : uri, attr, sub);
     if (!resolved) {
       if (attr.toLowerCase() === 'schemas') continue;
       throw badRequest('invalidValue', `unknown attribute '${item}'`);

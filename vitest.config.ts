@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // two cores: keep the number of test files running at once small
+    maxWorkers: 2,
+    pool: 'forks',
+  },
+});
