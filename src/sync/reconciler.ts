@@ -46,6 +46,8 @@ interface DirUserRow {
 }
 
 const LEASE = 'reconciler';
+/** A killed instance's lease lapses after this; every batch renews it (a batch takes well under a second). */
+const LEASE_TTL_MS = 10_000;
 
 function asDesired(row: DirUserRow): DesiredUser {
   return {
@@ -156,7 +158,7 @@ export class Reconciler {
   }
 
   private async batch(): Promise<number> {
-    if (!(await acquireLease(this.db, LEASE, this.holder, 30_000))) return 0;
+    if (!(await acquireLease(this.db, LEASE, this.holder, LEASE_TTL_MS))) return 0;
     const rows = await this.db.kysely
       .selectFrom('dirty_marks')
       .select(['seq', 'connector_id', 'kind', 'ref', 'ref2'])

@@ -1,0 +1,74 @@
+// The real service as a child process (`npm start`'s entry point), for kill and restart tests.
+
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  origin: string;
+  /** everything the process printed on stdout so far */
+  output(): string;
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  kill(signal: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Start `usersync serve` with the given environment; resolves when /healthz answers. */
+export async function startServiceProcess(env: Record<string, string>, args: string[] = ['serve']): Promise<ServiceProcess> {
+  const port = env.PORT ? Number(env.PORT) : await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'main.ts'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const proc: ServiceProcess = {
+    child,
+    origin: `http://127.0.0.1:${port}`,
+    output: () => out,
+    async waitFor(pattern, timeoutMs = 20_000) {
+      const start = Date.now();
+      for (;;) {
+        const m = out.match(pattern);
+        if (m) return m;
+        if (child.exitCode !== null) throw new Error(`service exited (${child.exitCode}): ${out}`);
+        if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${pattern}: ${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async kill(signal) {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+  const start = Date.now();
+  for (;;) {
+    try {
+      const res = await fetch(`${proc.origin}/healthz`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (child.exitCode !== null) throw new Error(`service exited (${child.exitCode}): ${out}`);
+    if (Date.now() - start > 30_000) throw new Error(`service did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return proc;
+}
