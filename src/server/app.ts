@@ -32,7 +32,7 @@ export async function buildService(db: Db, config: Config, opts: { reconcile?: b
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.trustProxy as boolean | string,
     // long ids get a SCIM 401/404 from the handlers rather than a bare 414 from the router
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     bodyLimit: config.bodyLimit,
     ...(https ? { https } : {}),
   }) as unknown as FastifyInstance;

@@ -1,7 +1,7 @@
 // One migration set for SQLite and PostgreSQL. Kysely's Migrator applies them under a lock
 // (a PostgreSQL advisory lock), so several instances can start at once.
 
-import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import type { ColumnDefinitionBuilder, Kysely, Migration, MigrationProvider } from 'kysely';
 import { Migrator, sql } from 'kysely';
 import type { Db, Dialect } from './db.ts';
 
@@ -11,7 +11,7 @@ type AnyDb = Kysely<any>;
 function migrations(dialect: Dialect): Record<string, Migration> {
   const json = dialect === 'postgres' ? 'jsonb' : 'text';
   const seq = dialect === 'postgres' ? 'bigserial' : 'integer';
-  const seqColumn = (c: import('kysely').ColumnDefinitionBuilder) =>
+  const seqColumn = (c: ColumnDefinitionBuilder) =>
     dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement();
 
   return {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normaliseResource } from '../../src/domain/scim/resource.ts';
 import { RESOURCE_TYPES } from '../../src/domain/scim/schema.ts';
 import { ConnectorStore } from '../../src/store/connectors.ts';
+import type { MirrorRecord } from '../../src/store/mirror.ts';
 import { MirrorStore } from '../../src/store/mirror.ts';
 import { Reconciler } from '../../src/sync/reconciler.ts';
 import type { TestStore } from '../support/store.ts';
@@ -103,7 +104,7 @@ describe.each(DIALECTS)('reconciler on %s', (dialect) => {
 
   it('adds and removes memberships, picks up members that arrived before the user was reconciled', async () => {
     const g = await mirror.create('entra', 'Group', groupDoc('Early'));
-    const users = [];
+    const users: MirrorRecord[] = [];
     for (let i = 0; i < 12; i++) users.push(await mirror.create('entra', 'User', userDoc({ userName: `early-${i}` })));
     await mirror.update('entra', 'Group', g.id, (cur) => ({ doc: cur.doc, memberOps: [{ k: 'add', members: users.map((u) => ({ value: u.id })) }] }));
     await mirror.update('entra', 'Group', g.id, (cur) => ({ doc: cur.doc, memberOps: [{ k: 'remove', ids: [users[0]!.id, users[1]!.id] }] }));

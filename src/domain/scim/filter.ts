@@ -19,7 +19,8 @@ export type Filter =
   | { op: 'and' | 'or'; left: Filter; right: Filter }
   | { op: 'not'; filter: Filter }
   | { op: 'pr'; path: AttrPath }
-  | { op: CompareOp; path: AttrPath; value: Literal }
+  /** `raw`: the text of an unquoted number or true/false, which a string attribute compares with as written */
+  | { op: CompareOp; path: AttrPath; value: Literal; raw?: string }
   /** `emails[type eq "work" and value co "x"]` used as a whole expression */
   | { op: 'has'; path: AttrPath; filter: Filter };
 
@@ -40,16 +41,37 @@ const COMPARE_OPS = new Set<string>(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', '
 type Token =
   | { t: 'word'; v: string; pos: number }
   | { t: 'string'; v: string; pos: number }
-  | { t: 'number'; v: number; pos: number }
+  | { t: 'number'; v: number; raw: string; pos: number }
   | { t: '(' | ')' | '[' | ']'; pos: number }
   | { t: 'end'; pos: number };
 
 // An attribute path: URN-qualified names contain ':' and '.', sub-attributes may start with '$'.
 const WORD = /[^\s()[\]"]+/y;
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?(?=[\s()[\]]|$)/y;
+// JSON string syntax: control characters must be escaped
+// eslint-disable-next-line no-control-regex
 const STRING = /"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/y;
 
+// A UTF-16 unit that is half of a surrogate pair without its other half.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+// Control characters other than the whitespace between tokens.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
+
+/**
+ * Neither database can hold U+0000 or an unpaired surrogate (PostgreSQL refuses the first, both turn the
+ * second into U+FFFD), so a literal containing one could only be compared dishonestly: refuse it.
+ */
+function unrepresentable(s: string): number {
+  const control = CONTROL.exec(s);
+  const lone = LONE_SURROGATE.exec(s);
+  if (!control) return lone ? lone.index : -1;
+  return lone ? Math.min(control.index, lone.index) : control.index;
+}
+
 function tokenize(input: string): Token[] {
+  const bad = unrepresentable(input);
+  if (bad >= 0) throw new FilterSyntaxError('invalid character', bad);
   const tokens: Token[] = [];
   let i = 0;
   while (i < input.length) {
@@ -67,14 +89,16 @@ function tokenize(input: string): Token[] {
       STRING.lastIndex = i;
       const m = STRING.exec(input);
       if (!m) throw new FilterSyntaxError('unterminated or invalid string', i);
-      tokens.push({ t: 'string', v: JSON.parse(m[0]) as string, pos: i });
+      const v = JSON.parse(m[0]) as string;
+      if (v.includes('\u0000') || LONE_SURROGATE.test(v)) throw new FilterSyntaxError('invalid character escape in string', i);
+      tokens.push({ t: 'string', v, pos: i });
       i += m[0].length;
       continue;
     }
     NUMBER.lastIndex = i;
     const n = NUMBER.exec(input);
     if (n) {
-      tokens.push({ t: 'number', v: Number(n[0]), pos: i });
+      tokens.push({ t: 'number', v: Number(n[0]), raw: n[0], pos: i });
       i += n[0].length;
       continue;
     }
@@ -225,18 +249,21 @@ class Parser {
     if (!COMPARE_OPS.has(op)) throw new FilterSyntaxError(`unknown operator '${opTok.v}'`, opTok.pos);
     const valTok = this.next();
     let value: Literal;
+    let raw: string | undefined;
     switch (valTok.t) {
       case 'string':
         value = valTok.v;
         break;
       case 'number':
         value = valTok.v;
+        raw = valTok.raw;
         break;
       case 'word': {
         const lower = valTok.v.toLowerCase();
-        if (lower === 'true') value = true;
-        else if (lower === 'false') value = false;
-        else if (lower === 'null') value = null;
+        if (lower === 'true' || lower === 'false') {
+          value = lower === 'true';
+          raw = valTok.v;
+        } else if (lower === 'null') value = null;
         else if (lower === 'and' || lower === 'or' || lower === 'not') {
           throw new FilterSyntaxError('expected a comparison value', valTok.pos);
         } else value = valTok.v; // unquoted value, read as a string
@@ -245,7 +272,7 @@ class Parser {
       default:
         throw new FilterSyntaxError('expected a comparison value', valTok.pos);
     }
-    return { op: op as CompareOp, path, value };
+    return raw === undefined ? { op: op as CompareOp, path, value } : { op: op as CompareOp, path, value, raw };
   }
 
   end(): void {
@@ -256,10 +283,15 @@ class Parser {
 
 /** Parse a filter, throwing FilterSyntaxError (with a position) on anything outside the grammar. */
 export function parseFilter(input: string): Filter {
+  return parseWhole(input, false);
+}
+
+/** `inBrackets`: the text between a PATCH path's brackets, where value filters cannot nest. */
+function parseWhole(input: string, inBrackets: boolean): Filter {
   if (input.trim() === '') throw new FilterSyntaxError('empty filter', 0);
   if (input.length > 10_000) throw new FilterSyntaxError('filter too long', 10_000);
   const parser = new Parser(tokenize(input));
-  const f = parser.parseFilter(false);
+  const f = parser.parseFilter(inBrackets);
   parser.end();
   checkDepth(f, 0);
   return f;
@@ -296,7 +328,7 @@ export function parsePatchPath(input: string): AttrPath {
   const inner = input.slice(open + 1, close);
   let valueFilter: Filter;
   try {
-    valueFilter = parseFilter(inner);
+    valueFilter = parseWhole(inner, true);
   } catch (e) {
     if (e instanceof FilterSyntaxError) throw new FilterSyntaxError(e.message.replace(/ at position \d+$/, ''), open + 1 + e.position);
     throw e;

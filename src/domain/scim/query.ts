@@ -56,8 +56,11 @@ function invalid(detail: string): never {
   throw badRequest('invalidFilter', detail);
 }
 
-/** Build a leaf comparison, converting the literal; `null` compares as absence. */
-function leaf(path: DocPath, def: AttributeDef, op: CompareOp | 'pr', value: Literal | undefined, where: string): Condition {
+/**
+ * Build a leaf comparison, converting the literal; `null` compares as absence. `raw` is the text of an
+ * unquoted number or true/false: a string attribute compares with it as written (`externalId eq 0123.50`).
+ */
+function leaf(path: DocPath, def: AttributeDef, op: CompareOp | 'pr', value: Literal | undefined, where: string, raw?: string): Condition {
   if (op === 'pr') return { k: 'pr', path };
   const kind = valueKind(def);
   if (!kind) invalid(`'${where}' cannot be compared; name a sub-attribute`);
@@ -88,7 +91,7 @@ function leaf(path: DocPath, def: AttributeDef, op: CompareOp | 'pr', value: Lit
       return { k: 'cmp', path, kind, caseExact: true, op, value };
     }
     case 'string': {
-      const s = String(value);
+      const s = typeof value === 'string' ? value : (raw ?? String(value));
       return { k: 'cmp', path, kind, caseExact: def.caseExact, op, value: def.caseExact ? s : foldCase(s) };
     }
   }
@@ -110,7 +113,31 @@ function resolvePath(type: ResourceTypeDef, p: AttrPath): ReturnType<typeof reso
   return owners.length === 1 ? resolveAttribute(type, owners[0]!.id, p.attr, p.sub) : undefined;
 }
 
-function compileLeaf(type: ResourceTypeDef, p: AttrPath, op: CompareOp | 'pr', value: Literal | undefined): Condition {
+/**
+ * `sub op value` over the elements of a multi-valued attribute at `base` (only those `filter` selects, when
+ * given): some element compares true. As everywhere, `ne` is `not eq` and null is absence, so a resource
+ * with no such element is "not equal" (`emails ne "x"`) and "equal to null" (`emails.value eq null`).
+ */
+function someElement(
+  base: DocPath,
+  filter: Condition | undefined,
+  subDef: AttributeDef,
+  op: CompareOp | 'pr',
+  value: Literal | undefined,
+  where: string,
+  raw?: string,
+): Condition {
+  const sub = pathOf(null, subDef.name);
+  const some = (c: Condition): Condition => ({ k: 'elem', path: base, c: filter ? { k: 'and', a: filter, b: c } : c });
+  if (value === null && (op === 'eq' || op === 'ne')) {
+    const present = some({ k: 'pr', path: sub });
+    return op === 'eq' ? { k: 'not', c: present } : present;
+  }
+  if (op === 'ne') return { k: 'not', c: some(leaf(sub, subDef, 'eq', value, where, raw)) };
+  return some(leaf(sub, subDef, op, value, where, raw));
+}
+
+function compileLeaf(type: ResourceTypeDef, p: AttrPath, op: CompareOp | 'pr', value: Literal | undefined, raw?: string): Condition {
   const where = describe(p);
   const resolved = resolvePath(type, p);
   if (!resolved) invalid(`unknown attribute '${where}'`);
@@ -125,7 +152,7 @@ function compileLeaf(type: ResourceTypeDef, p: AttrPath, op: CompareOp | 'pr', v
     if (op === 'pr') return { k: 'member', side, value: null };
     if (op !== 'eq' && op !== 'ne') invalid(`'${def.name}' supports only eq, ne and pr`);
     if (value === null) return op === 'eq' ? { k: 'not', c: { k: 'member', side, value: null } } : { k: 'member', side, value: null };
-    const cond: Condition = { k: 'member', side, value: String(value) };
+    const cond: Condition = { k: 'member', side, value: typeof value === 'string' ? value : (raw ?? String(value)) };
     return op === 'eq' ? cond : { k: 'not', c: cond };
   }
   if (extension === null && def.name === 'meta' && resolved.sub?.name === 'resourceType') {
@@ -136,23 +163,27 @@ function compileLeaf(type: ResourceTypeDef, p: AttrPath, op: CompareOp | 'pr', v
     invalid(`'${op}' is not defined for meta.resourceType`);
   }
   if (extension === null && def.name === 'meta' && !resolved.sub) invalid(`'meta' needs a sub-attribute`);
+  // made up when a resource is rendered (from the request's base URL and the row version): not stored
+  if (extension === null && def.name === 'meta' && (resolved.sub?.name === 'location' || resolved.sub?.name === 'version')) {
+    invalid(`'${where}' cannot be filtered on`);
+  }
 
   if (def.multiValued) {
     const subDef = resolved.sub ?? subAttribute(def, 'value');
     if (!subDef) invalid(`'${where}' cannot be compared; name a sub-attribute`);
     const base = pathOf(extension, def.name);
     if (op === 'pr' && !resolved.sub) return { k: 'pr', path: base };
-    return { k: 'elem', path: base, c: leaf(pathOf(null, subDef.name), subDef, op, value, where) };
+    return someElement(base, undefined, subDef, op, value, where, raw);
   }
-  if (resolved.sub) return leaf(pathOf(extension, def.name, resolved.sub.name), resolved.sub, op, value, where);
+  if (resolved.sub) return leaf(pathOf(extension, def.name, resolved.sub.name), resolved.sub, op, value, where, raw);
   if (def.type === 'complex' && op !== 'pr') {
     // A single-valued reference (`manager`) compares by its `value`, as multi-valued attributes do:
     // `manager eq "<id>"` means `manager.value eq "<id>"`.
     const valueDef = subAttribute(def, 'value');
     if (!valueDef) invalid(`'${where}' is complex; name a sub-attribute`);
-    return leaf(pathOf(extension, def.name, valueDef.name), valueDef, op, value, `${where}.value`);
+    return leaf(pathOf(extension, def.name, valueDef.name), valueDef, op, value, `${where}.value`, raw);
   }
-  return leaf(pathOf(extension, def.name), def, op, value, where);
+  return leaf(pathOf(extension, def.name), def, op, value, where, raw);
 }
 
 /** Compile a filter found inside `attr[…]`: paths are sub-attributes of the element. */
@@ -171,12 +202,13 @@ function compileElement(elemDef: AttributeDef, f: Filter): Condition {
       if (p.uri !== undefined || p.sub !== undefined || p.valueFilter) invalid(`'${describe(p)}' is not a sub-attribute of '${elemDef.name}'`);
       const subDef = subAttribute(elemDef, p.attr);
       if (!subDef) invalid(`'${p.attr}' is not a sub-attribute of '${elemDef.name}'`);
-      return leaf(pathOf(null, subDef.name), subDef, f.op, f.op === 'pr' ? undefined : f.value, `${elemDef.name}.${p.attr}`);
+      if (f.op === 'pr') return leaf(pathOf(null, subDef.name), subDef, 'pr', undefined, `${elemDef.name}.${p.attr}`);
+      return leaf(pathOf(null, subDef.name), subDef, f.op, f.value, `${elemDef.name}.${p.attr}`, f.raw);
     }
   }
 }
 
-function compileValuePath(type: ResourceTypeDef, p: AttrPath, inner: Filter, op?: CompareOp | 'pr', value?: Literal): Condition {
+function compileValuePath(type: ResourceTypeDef, p: AttrPath, inner: Filter, op?: CompareOp | 'pr', value?: Literal, raw?: string): Condition {
   const resolved = resolveAttribute(type, p.uri, p.attr);
   if (!resolved) invalid(`unknown attribute '${describe(p)}'`);
   const { extension, def } = resolved;
@@ -188,8 +220,7 @@ function compileValuePath(type: ResourceTypeDef, p: AttrPath, inner: Filter, op?
   if (op === undefined) return { k: 'elem', path: pathOf(extension, def.name), c: elementCond };
   const subDef = subAttribute(def, p.sub!);
   if (!subDef) invalid(`'${p.sub}' is not a sub-attribute of '${def.name}'`);
-  const cmp = leaf(pathOf(null, subDef.name), subDef, op, value, `${def.name}.${subDef.name}`);
-  return { k: 'elem', path: pathOf(extension, def.name), c: { k: 'and', a: elementCond, b: cmp } };
+  return someElement(pathOf(extension, def.name), elementCond, subDef, op, value, `${def.name}.${subDef.name}`, raw);
 }
 
 export function compileFilter(type: ResourceTypeDef, f: Filter): Condition {
@@ -205,8 +236,8 @@ export function compileFilter(type: ResourceTypeDef, f: Filter): Condition {
       if (f.path.valueFilter) return compileValuePath(type, f.path, f.path.valueFilter, 'pr');
       return compileLeaf(type, f.path, 'pr', undefined);
     default:
-      if (f.path.valueFilter) return compileValuePath(type, f.path, f.path.valueFilter, f.op, f.value);
-      return compileLeaf(type, f.path, f.op, f.value);
+      if (f.path.valueFilter) return compileValuePath(type, f.path, f.path.valueFilter, f.op, f.value, f.raw);
+      return compileLeaf(type, f.path, f.op, f.value, f.raw);
   }
 }
 

@@ -66,7 +66,7 @@ describe('durability on SQLite', () => {
 
     proc = await startServiceProcess(env);
     for (const userName of acknowledgedUsers) {
-      const res = await scimFetch(`${base.replace(/http:\/\/[^/]+/, proc.origin)}/Users?filter=${encodeURIComponent(`userName eq "${userName}"`)}`, token!);
+      const res = await scimFetch(`${base!.replace(/http:\/\/[^/]+/, proc.origin)}/Users?filter=${encodeURIComponent(`userName eq "${userName}"`)}`, token!);
       expect(res.body.totalResults, userName).toBe(1);
     }
     const members = await scimFetch(`${proc.origin}/scim/v2/default/Groups/${group.body.id}`, token!);
