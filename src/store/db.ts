@@ -23,6 +23,8 @@ export interface StoreOptions {
 export interface Db {
   kysely: Kysely<Database>;
   dialect: Dialect;
+  /** PostgreSQL: the schema in use */
+  pgSchema?: string;
   /** run fn in one transaction */
   transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -75,6 +77,7 @@ export async function openStore(opts: StoreOptions): Promise<Db> {
   const db: Db = {
     kysely,
     dialect,
+    ...(dialect === 'postgres' ? { pgSchema: opts.pgSchema ?? 'public' } : {}),
     transaction: (fn) => kysely.transaction().execute(fn),
     close: () => kysely.destroy(),
   };

@@ -213,7 +213,12 @@ class StaticProvider implements MigrationProvider {
 }
 
 export async function migrateToLatest(db: Db): Promise<void> {
-  const migrator = new Migrator({ db: db.kysely, provider: new StaticProvider(migrations(db.dialect)) });
+  const migrator = new Migrator({
+    db: db.kysely,
+    provider: new StaticProvider(migrations(db.dialect)),
+    // Kysely looks for its own tables by name; name the schema so another schema's tables don't count
+    ...(db.pgSchema ? { migrationTableSchema: db.pgSchema } : {}),
+  });
   // SQLite: another process may hold the write lock for a moment; wait and retry.
   for (let attempt = 0; ; attempt++) {
     const { error } = await migrator.migrateToLatest();

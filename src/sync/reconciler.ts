@@ -191,9 +191,21 @@ export class Reconciler {
 }
 
 /** One connector's share of a batch, inside its transaction. */
+interface FeedRow {
+  entity: 'user' | 'group' | 'membership';
+  entity_id: string;
+  op: string;
+  data: string;
+}
+
+/**
+ * One connector's share of a batch, inside its transaction. Work is set-oriented: a handful of queries
+ * per batch of records, not per record, so a pass over many changes stays cheap.
+ */
 class ConnectorPass {
   private readonly managedBy: string;
   private readonly at = now();
+  private readonly feedRows: FeedRow[] = [];
 
   constructor(
     private readonly trx: Trx,
@@ -206,14 +218,21 @@ class ConnectorPass {
   }
 
   private count(name: keyof RunCounters, n = 1): void {
-    this.counters[name] = (this.counters[name] ?? 0) + n;
+    if (n) this.counters[name] = (this.counters[name] ?? 0) + n;
   }
 
-  private async feed(entity: 'user' | 'group' | 'membership', entityId: string, op: string, data: Record<string, unknown>): Promise<void> {
-    await this.trx
-      .insertInto('change_feed')
-      .values({ at: this.at, connector_id: this.connectorId, run_id: this.runId, entity, entity_id: entityId, op, data: JSON.stringify(data) })
-      .execute();
+  private feed(entity: FeedRow['entity'], entityId: string, op: string, data: Record<string, unknown>): void {
+    this.feedRows.push({ entity, entity_id: entityId, op, data: JSON.stringify(data) });
+  }
+
+  private async flushFeed(): Promise<void> {
+    for (const part of chunk(this.feedRows, 200)) {
+      await this.trx
+        .insertInto('change_feed')
+        .values(part.map((f) => ({ ...f, at: this.at, connector_id: this.connectorId, run_id: this.runId })))
+        .execute();
+    }
+    this.feedRows.length = 0;
   }
 
   async reconcile(marks: Mark[]): Promise<void> {
@@ -260,6 +279,7 @@ class ConnectorPass {
     for (const [source, members] of pairs) {
       await this.reconcilePairs(source, [...members], extraTargets.get(source) ?? []);
     }
+    await this.flushFeed();
   }
 
   private async reconcileUsers(ids: string[]): Promise<string[]> {
@@ -285,92 +305,109 @@ class ConnectorPass {
             .execute()
         ).map((r) => [r.source_id!, r as DirUserRow]),
       );
+
+      const creates: { sourceId: string; desired: DesiredUser }[] = [];
+      const updates: { current: DirUserRow; desired: DesiredUser }[] = [];
+      const deactivations: DirUserRow[] = [];
       for (const sourceId of part) {
         const doc = mirror.get(sourceId);
         const current = directory.get(sourceId);
         if (doc) {
           const desired = defaultUserRule(doc);
-          if (!current) {
-            if (await this.createUser(sourceId, desired)) created.push(sourceId);
-          } else await this.updateUser(current, desired);
+          if (!current) creates.push({ sourceId, desired });
+          else if (Object.keys(userDiff(asDesired(current), desired)).length) updates.push({ current, desired });
         } else if (current && Number(current.active) === 1) {
-          // Cleanup for a user deleted in the provider: deactivate, keeping memberships.
-          await this.trx.updateTable('directory_users').set({ active: 0, updated_at: this.at }).where('id', '=', current.id).execute();
-          await this.feed('user', current.id, 'deactivate', { username: current.username, reason: 'deleted in the identity provider' });
-          this.count('deactivated');
+          deactivations.push(current); // cleanup for a user deleted in the provider: deactivate, keep memberships
         }
       }
+
+      // Who holds the usernames this part wants: one query for all of them.
+      const wantedKeys = [
+        ...creates.map((c) => directoryKey(c.desired.username)),
+        ...updates.map((u) => directoryKey(u.desired.username)).filter((k, i) => k !== updates[i]!.current.username_key),
+      ];
+      const holders = new Map<string, { id: string; owner_connector_id: string | null }>();
+      for (const keys of chunk([...new Set(wantedKeys)])) {
+        const rows = await this.trx.selectFrom('directory_users').select(['id', 'owner_connector_id', 'username_key']).where('username_key', 'in', keys).execute();
+        for (const r of rows) holders.set(r.username_key, r);
+      }
+
+      // Renames first, so a name given up in this batch can be taken by a user created in it.
+      for (const { current, desired: wanted } of updates) {
+        const desired = { ...wanted };
+        const key = directoryKey(desired.username);
+        if (key !== current.username_key) {
+          const holder = holders.get(key);
+          if (holder && holder.id !== current.id) {
+            await this.conflict(desired.username, holder);
+            desired.username = current.username;
+          } else {
+            holders.delete(current.username_key);
+            holders.set(key, { id: current.id, owner_connector_id: this.connectorId });
+          }
+        }
+        const diff = userDiff(asDesired(current), desired);
+        if (Object.keys(diff).length === 0) continue;
+        await this.trx
+          .updateTable('directory_users')
+          .set({
+            username: desired.username,
+            username_key: directoryKey(desired.username),
+            email: desired.email,
+            display_name: desired.displayName,
+            active: desired.active ? 1 : 0,
+            attributes: JSON.stringify(desired.attributes),
+            updated_at: this.at,
+          })
+          .where('id', '=', current.id)
+          .execute();
+        const op = diff.active ? (desired.active ? 'activate' : 'deactivate') : 'update';
+        this.feed('user', current.id, op, { username: desired.username, changes: diff });
+        this.count(op === 'activate' ? 'activated' : op === 'deactivate' ? 'deactivated' : 'updated');
+      }
+
+      const rows = [];
+      for (const { sourceId, desired } of creates) {
+        const key = directoryKey(desired.username);
+        const holder = holders.get(key);
+        if (holder) {
+          await this.conflict(desired.username, holder);
+          continue;
+        }
+        const id = randomUUID();
+        holders.set(key, { id, owner_connector_id: this.connectorId });
+        rows.push({
+          id,
+          username: desired.username,
+          username_key: key,
+          email: desired.email,
+          display_name: desired.displayName,
+          active: desired.active ? 1 : 0,
+          attributes: JSON.stringify(desired.attributes),
+          owner_connector_id: this.connectorId,
+          source_id: sourceId,
+          created_at: this.at,
+          updated_at: this.at,
+        });
+        this.feed('user', id, 'create', { after: desired });
+        created.push(sourceId);
+      }
+      for (const values of chunk(rows, 100)) await this.trx.insertInto('directory_users').values(values).execute();
+      this.count('created', rows.length);
+
+      for (const ids of chunk(deactivations.map((d) => d.id))) {
+        await this.trx.updateTable('directory_users').set({ active: 0, updated_at: this.at }).where('id', 'in', ids).execute();
+      }
+      for (const d of deactivations) this.feed('user', d.id, 'deactivate', { username: d.username, reason: 'deleted in the identity provider' });
+      this.count('deactivated', deactivations.length);
     }
     return created;
-  }
-
-  private async holderOf(usernameKey: string): Promise<{ id: string; owner_connector_id: string | null } | undefined> {
-    return this.trx.selectFrom('directory_users').select(['id', 'owner_connector_id']).where('username_key', '=', usernameKey).executeTakeFirst();
   }
 
   private async conflict(username: string, holder: { owner_connector_id: string | null }): Promise<void> {
     const owner = holder.owner_connector_id ? `connector ${holder.owner_connector_id}` : 'a local user';
     await this.runs.logLine(this.trx, this.runId, 'warn', `username '${username}' is already held by ${owner}; not changed`);
     this.count('conflicts');
-  }
-
-  private async createUser(sourceId: string, desired: DesiredUser): Promise<boolean> {
-    const key = directoryKey(desired.username);
-    const holder = await this.holderOf(key);
-    if (holder) {
-      await this.conflict(desired.username, holder);
-      return false;
-    }
-    const id = randomUUID();
-    await this.trx
-      .insertInto('directory_users')
-      .values({
-        id,
-        username: desired.username,
-        username_key: key,
-        email: desired.email,
-        display_name: desired.displayName,
-        active: desired.active ? 1 : 0,
-        attributes: JSON.stringify(desired.attributes),
-        owner_connector_id: this.connectorId,
-        source_id: sourceId,
-        created_at: this.at,
-        updated_at: this.at,
-      })
-      .execute();
-    await this.feed('user', id, 'create', { after: desired });
-    this.count('created');
-    return true;
-  }
-
-  private async updateUser(current: DirUserRow, wanted: DesiredUser): Promise<void> {
-    const desired = { ...wanted };
-    const before = asDesired(current);
-    if (directoryKey(desired.username) !== current.username_key) {
-      const holder = await this.holderOf(directoryKey(desired.username));
-      if (holder && holder.id !== current.id) {
-        await this.conflict(desired.username, holder);
-        desired.username = current.username;
-      }
-    }
-    const diff = userDiff(before, desired);
-    if (Object.keys(diff).length === 0) return;
-    await this.trx
-      .updateTable('directory_users')
-      .set({
-        username: desired.username,
-        username_key: directoryKey(desired.username),
-        email: desired.email,
-        display_name: desired.displayName,
-        active: desired.active ? 1 : 0,
-        attributes: JSON.stringify(desired.attributes),
-        updated_at: this.at,
-      })
-      .where('id', '=', current.id)
-      .execute();
-    const op = diff.active ? (desired.active ? 'activate' : 'deactivate') : 'update';
-    await this.feed('user', current.id, op, { username: desired.username, changes: diff });
-    this.count(op === 'activate' ? 'activated' : op === 'deactivate' ? 'deactivated' : 'updated');
   }
 
   /** Returns the provider groups whose directory targets changed, with their previous targets. */
@@ -387,23 +424,30 @@ class ConnectorPass {
             .execute()
         ).map((r) => [r.id, JSON.parse(r.resource) as ScimDoc]),
       );
+      const links = new Map<string, string[]>();
+      for (const l of await this.trx
+        .selectFrom('group_links')
+        .select(['source_id', 'group_id'])
+        .where('connector_id', '=', this.connectorId)
+        .where('source_id', 'in', part)
+        .execute()) {
+        links.set(l.source_id, [...(links.get(l.source_id) ?? []), l.group_id]);
+      }
       for (const sourceId of part) {
-        const links = (
-          await this.trx.selectFrom('group_links').select('group_id').where('connector_id', '=', this.connectorId).where('source_id', '=', sourceId).execute()
-        ).map((l) => l.group_id);
+        const current = links.get(sourceId) ?? [];
         const doc = mirror.get(sourceId);
         if (!doc) {
-          if (links.length) {
+          if (current.length) {
             await this.runs.logLine(this.trx, this.runId, 'info', `group ${sourceId} was deleted in the identity provider; its application group is kept`);
             this.count('groupsOrphaned');
           }
           continue;
         }
         const target = await this.targetGroup(sourceId, defaultGroupRule(doc).name);
-        if (links.length !== 1 || links[0] !== target) {
+        if (current.length !== 1 || current[0] !== target) {
           await this.trx.deleteFrom('group_links').where('connector_id', '=', this.connectorId).where('source_id', '=', sourceId).execute();
           await this.trx.insertInto('group_links').values({ connector_id: this.connectorId, source_id: sourceId, group_id: target }).execute();
-          relinked.push({ source: sourceId, previous: links.filter((l) => l !== target) });
+          relinked.push({ source: sourceId, previous: current.filter((l) => l !== target) });
         }
       }
     }
@@ -419,12 +463,12 @@ class ConnectorPass {
       .where('owner_connector_id', '=', this.connectorId)
       .where('source_id', '=', sourceId)
       .executeTakeFirst();
+    if (owned?.name === name) return owned.id;
     const byName = await this.trx.selectFrom('directory_groups').select(['id', 'name']).where('name_key', '=', key).executeTakeFirst();
     if (owned) {
-      if (owned.name === name) return owned.id;
       if (!byName || byName.id === owned.id) {
         await this.trx.updateTable('directory_groups').set({ name, name_key: key, updated_at: this.at }).where('id', '=', owned.id).execute();
-        await this.feed('group', owned.id, 'rename', { from: owned.name, to: name });
+        this.feed('group', owned.id, 'rename', { from: owned.name, to: name });
         this.count('groupsRenamed');
         return owned.id;
       }
@@ -436,7 +480,7 @@ class ConnectorPass {
       .insertInto('directory_groups')
       .values({ id, name, name_key: key, owner_connector_id: this.connectorId, source_id: sourceId, created_at: this.at, updated_at: this.at })
       .execute();
-    await this.feed('group', id, 'create', { name });
+    this.feed('group', id, 'create', { name });
     this.count('groupsCreated');
     return id;
   }
@@ -444,7 +488,8 @@ class ConnectorPass {
   /**
    * Bring the memberships managed by this connector in line with the mirror for some members of one
    * provider group. A directory membership is wanted when any provider group linked to that directory
-   * group has the member, so merged groups and renames come out right.
+   * group has the member, so merged groups and renames come out right. Set-oriented: per directory group
+   * and 500 members, one query for what is wanted, one for what is there, one write each way.
    */
   private async reconcilePairs(source: string, members: string[], extraTargets: string[]): Promise<void> {
     const links = (
@@ -461,39 +506,55 @@ class ConnectorPass {
         .where('d.owner_connector_id', '=', this.connectorId)
         .where('d.source_id', 'in', part)
         .execute();
-      for (const user of users) {
-        for (const groupId of targets) {
-          const wanted = await this.trx
-            .selectFrom('mirror_members as mm')
-            .innerJoin('group_links as gl', (j) => j.onRef('gl.connector_id', '=', 'mm.connector_id').onRef('gl.source_id', '=', 'mm.group_id'))
-            .select('mm.member_id')
-            .where('mm.connector_id', '=', this.connectorId)
-            .where('mm.member_id', '=', user.source_id!)
-            .where('gl.group_id', '=', groupId)
-            .executeTakeFirst();
-          if (wanted) {
-            const added = await this.trx
-              .insertInto('directory_memberships')
-              .values({ group_id: groupId, user_id: user.id, managed_by: this.managedBy, created_at: this.at })
-              .onConflict((oc) => oc.doNothing())
-              .executeTakeFirst();
-            if (Number(added.numInsertedOrUpdatedRows ?? 0) > 0) {
-              await this.feed('membership', `${groupId}:${user.id}`, 'add', { groupId, userId: user.id, username: user.username });
-              this.count('membershipsAdded');
-            }
-          } else {
-            const removed = await this.trx
-              .deleteFrom('directory_memberships')
+      if (users.length === 0) continue;
+      const bySource = new Map(users.map((u) => [u.source_id!, u]));
+      const byId = new Map(users.map((u) => [u.id, u]));
+      for (const groupId of targets) {
+        const wanted = new Set(
+          (
+            await this.trx
+              .selectFrom('mirror_members as mm')
+              .innerJoin('group_links as gl', (j) => j.onRef('gl.connector_id', '=', 'mm.connector_id').onRef('gl.source_id', '=', 'mm.group_id'))
+              .select('mm.member_id')
+              .distinct()
+              .where('mm.connector_id', '=', this.connectorId)
+              .where('gl.group_id', '=', groupId)
+              .where('mm.member_id', 'in', [...bySource.keys()])
+              .execute()
+          ).map((r) => bySource.get(r.member_id)!.id),
+        );
+        const present = new Set(
+          (
+            await this.trx
+              .selectFrom('directory_memberships')
+              .select('user_id')
               .where('group_id', '=', groupId)
-              .where('user_id', '=', user.id)
               .where('managed_by', '=', this.managedBy)
-              .executeTakeFirst();
-            if (Number(removed.numDeletedRows) > 0) {
-              await this.feed('membership', `${groupId}:${user.id}`, 'remove', { groupId, userId: user.id, username: user.username });
-              this.count('membershipsRemoved');
-            }
-          }
+              .where('user_id', 'in', [...byId.keys()])
+              .execute()
+          ).map((r) => r.user_id),
+        );
+        const toAdd = [...wanted].filter((u) => !present.has(u));
+        const toRemove = [...present].filter((u) => !wanted.has(u));
+        for (const values of chunk(toAdd, 200)) {
+          await this.trx
+            .insertInto('directory_memberships')
+            .values(values.map((userId) => ({ group_id: groupId, user_id: userId, managed_by: this.managedBy, created_at: this.at })))
+            .onConflict((oc) => oc.doNothing())
+            .execute();
         }
+        for (const ids of chunk(toRemove)) {
+          await this.trx
+            .deleteFrom('directory_memberships')
+            .where('group_id', '=', groupId)
+            .where('managed_by', '=', this.managedBy)
+            .where('user_id', 'in', ids)
+            .execute();
+        }
+        for (const userId of toAdd) this.feed('membership', `${groupId}:${userId}`, 'add', { groupId, userId, username: byId.get(userId)!.username });
+        for (const userId of toRemove) this.feed('membership', `${groupId}:${userId}`, 'remove', { groupId, userId, username: byId.get(userId)!.username });
+        this.count('membershipsAdded', toAdd.length);
+        this.count('membershipsRemoved', toRemove.length);
       }
     }
   }
