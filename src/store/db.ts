@@ -72,7 +72,7 @@ export async function openStore(opts: StoreOptions): Promise<Db> {
     database.pragma(`synchronous = ${opts.sqliteSynchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
     database.pragma('busy_timeout = 10000');
     database.pragma('foreign_keys = ON');
-    kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+    kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   }
   const db: Db = {
     kysely,
@@ -83,6 +83,29 @@ export async function openStore(opts: StoreOptions): Promise<Db> {
   };
   await migrateToLatest(db);
   return db;
+}
+
+/**
+ * Kysely prepares every query anew; preparing costs about as much as running a small statement, so keep
+ * the most recent prepared statements (better-sqlite3 statements are reusable) by their SQL text.
+ */
+function withStatementCache(database: SqliteDatabase.Database, max = 1000) {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(text: string) {
+      let stmt = cache.get(text);
+      if (stmt) {
+        // keep recently used statements at the end of the map (least recently used first)
+        cache.delete(text);
+      } else {
+        stmt = database.prepare(text);
+        if (cache.size >= max) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(text, stmt);
+      return stmt;
+    },
+  };
 }
 
 /** The current time as stored: ISO 8601 with milliseconds, UTC. */

@@ -48,6 +48,7 @@ interface DirUserRow {
 const LEASE = 'reconciler';
 /** A killed instance's lease lapses after this; every batch renews it (a batch takes well under a second). */
 const LEASE_TTL_MS = 10_000;
+const POKE_DELAY_MS = 20;
 
 function asDesired(row: DirUserRow): DesiredUser {
   return {
@@ -91,6 +92,7 @@ export class Reconciler {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     while (this.running) await new Promise((r) => setTimeout(r, 10));
+    this.leaseRenewAt = 0;
     await releaseLease(this.db, LEASE, this.holder).catch(() => {});
   }
 
@@ -101,7 +103,8 @@ export class Reconciler {
       this.again = true;
       return;
     }
-    this.schedule(5);
+    // a short delay lets a burst of requests share one batch (one transaction) instead of one each
+    this.schedule(POKE_DELAY_MS);
   }
 
   private schedule(ms: number): void {
@@ -117,7 +120,10 @@ export class Reconciler {
     let processed = 0;
     try {
       processed = await this.runOnce();
-      await this.runs.closeQuiet();
+      if (Date.now() - this.lastQuietCheck > 1000) {
+        this.lastQuietCheck = Date.now();
+        await this.runs.closeQuiet();
+      }
     } catch (e) {
       this.log('error', 'reconciler pass failed; the marks stay and the next pass retries', { err: String(e) });
     } finally {
@@ -148,6 +154,8 @@ export class Reconciler {
   }
 
   private chain: Promise<unknown> = Promise.resolve();
+  private leaseRenewAt = 0;
+  private lastQuietCheck = 0;
 
   /** One batch: returns the number of marks handled (0 when idle or another instance holds the lease). */
   runOnce(): Promise<number> {
@@ -158,7 +166,11 @@ export class Reconciler {
   }
 
   private async batch(): Promise<number> {
-    if (!(await acquireLease(this.db, LEASE, this.holder, LEASE_TTL_MS))) return 0;
+    // Renew the lease only when half of it has passed: no other instance can take it before it expires.
+    if (Date.now() > this.leaseRenewAt) {
+      if (!(await acquireLease(this.db, LEASE, this.holder, LEASE_TTL_MS))) return 0;
+      this.leaseRenewAt = Date.now() + LEASE_TTL_MS / 2;
+    }
     const rows = await this.db.kysely
       .selectFrom('dirty_marks')
       .select(['seq', 'connector_id', 'kind', 'ref', 'ref2'])
