@@ -149,7 +149,8 @@ function translate(ctx: Ctx, cond: Condition, doc: Sql, top: boolean): Sql {
       const keys = jsonKeys(cond.path);
       if (ctx.dialect === 'sqlite') {
         const inner = translate(ctx, cond.c, sql`e.value`, false);
-        return sql`EXISTS (SELECT 1 FROM json_each(${doc}, ${sqlitePath(keys)}) AS e WHERE json_type(e.value) = 'object' AND ${inner})`;
+        // like PostgreSQL below, only an array is iterated (json_each would also walk an object's members)
+        return sql`(json_type(${doc}, ${sqlitePath(keys)}) = 'array' AND EXISTS (SELECT 1 FROM json_each(${doc}, ${sqlitePath(keys)}) AS e WHERE json_type(e.value) = 'object' AND ${inner}))`;
       }
       const inner = translate(ctx, cond.c, sql`e.value`, false);
       return sql`EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(${jsonValue(ctx, doc, keys)}) = 'array' THEN ${jsonValue(ctx, doc, keys)} ELSE '[]'::jsonb END) AS e(value) WHERE jsonb_typeof(e.value) = 'object' AND ${inner})`;

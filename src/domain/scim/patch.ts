@@ -185,7 +185,7 @@ function equalities(f: Filter, out: Record<string, unknown> = {}): Record<string
 /** Member ids named by `members[value eq "a" or value eq "b"]`. */
 function memberIdsFromFilter(f: Filter): string[] {
   if (f.op === 'or') return [...memberIdsFromFilter(f.left), ...memberIdsFromFilter(f.right)];
-  if (f.op === 'eq' && f.path.attr.toLowerCase() === 'value' && !f.path.sub && !f.path.uri && f.value !== null) return [String(f.value)];
+  if (f.op === 'eq' && f.path.attr.toLowerCase() === 'value' && !f.path.sub && !f.path.uri && f.value !== null) return [f.raw ?? String(f.value)];
   throw badRequest('invalidFilter', 'member filters must be of the form value eq "<id>" (optionally joined with or)');
 }
 

@@ -50,7 +50,25 @@ function valueKind(def: AttributeDef): ValueKind | undefined {
   }
 }
 
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * An ISO 8601 literal in the form timestamps are stored in (UTC, milliseconds), so that they compare as
+ * strings. Without an offset a time is UTC, whatever the server's time zone. Undefined when invalid
+ * (`2024-02-30`), or beyond year 9999, where the stored form would no longer order as a string.
+ */
+function isoDateTime(value: string): string | undefined {
+  const m = ISO_DATE.exec(value);
+  if (!m) return undefined;
+  const [, year, month, day, time, zone] = m;
+  const date = new Date(0);
+  date.setUTCFullYear(Number(year), Number(month) - 1, Number(day));
+  if (date.getUTCMonth() !== Number(month) - 1 || date.getUTCDate() !== Number(day)) return undefined;
+  const t = Date.parse(time !== undefined && zone === undefined ? `${value}Z` : value);
+  if (Number.isNaN(t)) return undefined;
+  const iso = new Date(t).toISOString();
+  return /^\d{4}-/.test(iso) ? iso : undefined;
+}
 
 function invalid(detail: string): never {
   throw badRequest('invalidFilter', detail);
@@ -58,7 +76,7 @@ function invalid(detail: string): never {
 
 /**
  * Build a leaf comparison, converting the literal; `null` compares as absence. `raw` is the text of an
- * unquoted number or true/false: a string attribute compares with it as written (`externalId eq 0123.50`).
+ * unquoted number or true/false: a string attribute compares with it as written (`externalId eq 1.50`).
  */
 function leaf(path: DocPath, def: AttributeDef, op: CompareOp | 'pr', value: Literal | undefined, where: string, raw?: string): Condition {
   if (op === 'pr') return { k: 'pr', path };
@@ -80,10 +98,9 @@ function leaf(path: DocPath, def: AttributeDef, op: CompareOp | 'pr', value: Lit
     }
     case 'dateTime': {
       if (op === 'co' || op === 'sw' || op === 'ew') invalid(`'${op}' is not defined for the dateTime attribute '${where}'`);
-      if (typeof value !== 'string' || !ISO_DATE.test(value) || Number.isNaN(Date.parse(value))) {
-        invalid(`'${where}' is a dateTime; compare it with an ISO 8601 value`);
-      }
-      return { k: 'cmp', path, kind, caseExact: true, op, value: new Date(value).toISOString() };
+      const iso = typeof value === 'string' ? isoDateTime(value) : undefined;
+      if (iso === undefined) invalid(`'${where}' is a dateTime; compare it with an ISO 8601 value`);
+      return { k: 'cmp', path, kind, caseExact: true, op, value: iso };
     }
     case 'number': {
       if (typeof value !== 'number') invalid(`'${where}' is a number`);

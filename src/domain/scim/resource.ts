@@ -51,6 +51,8 @@ function normaliseSimple(def: AttributeDef, v: unknown, where: string): unknown 
     case 'string':
     case 'reference':
     case 'binary':
+      // PostgreSQL cannot store U+0000 in text or jsonb; refuse it here rather than fail in the store
+      if (typeof v === 'string' && v.includes('\u0000')) throw badRequest('invalidValue', `'${where}' contains a NUL character`);
       if (typeof v === 'string') return v;
       throw badRequest('invalidValue', `'${where}' must be a string`);
     case 'integer':

@@ -197,3 +197,18 @@ describe('bad input to the SCIM endpoints', () => {
     });
   });
 });
+
+describe('values the stores cannot hold', () => {
+  it.each(['sqlite', 'postgres'] as const)('refuses a NUL character with 400 on %s, not 500', async (dialect) => {
+    const server = await startTestServer(dialect);
+    try {
+      const res = await server.scim('/Users', { method: 'POST', body: { userName: 'nul\u0000byte' } });
+      expectScimError(res, 400, 'invalidValue');
+      const user = await server.scim('/Users', { method: 'POST', body: { userName: 'fine' } });
+      const patch = await server.scim(`/Users/${user.body.id}`, { method: 'PATCH', body: { Operations: [{ op: 'replace', path: 'title', value: 'a\u0000b' }] } });
+      expectScimError(patch, 400, 'invalidValue');
+    } finally {
+      await server.close();
+    }
+  });
+});
