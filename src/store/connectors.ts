@@ -92,6 +92,7 @@ export class ConnectorStore {
       if (!exists) return false;
       await trx.deleteFrom('mirror_members').where('connector_id', '=', id).execute();
       await trx.deleteFrom('mirror_groups').where('connector_id', '=', id).execute();
+      await trx.deleteFrom('mirror_user_emails').where('connector_id', '=', id).execute();
       await trx.deleteFrom('mirror_users').where('connector_id', '=', id).execute();
       await trx.deleteFrom('dirty_marks').where('connector_id', '=', id).execute();
       await trx.deleteFrom('scim_tokens').where('connector_id', '=', id).execute();

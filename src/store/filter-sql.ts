@@ -17,6 +17,15 @@ interface Ctx {
   kind: ResourceKind;
   /** alias of the mirror table row */
   row: string;
+  /** the connector being queried: lets a lookup start from an index of its own rows */
+  connectorId?: string;
+}
+
+/** The folded value of a `value eq "…"` among the top-level conjuncts of an element condition. */
+function valueEquality(c: Condition): string | undefined {
+  if (c.k === 'and') return valueEquality(c.a) ?? valueEquality(c.b);
+  if (c.k === 'cmp' && c.op === 'eq' && c.kind === 'string' && c.path.extension === null && c.path.names.join('.') === 'value') return c.value as string;
+  return undefined;
 }
 
 /** Indexed columns standing in for document paths. */
@@ -147,6 +156,12 @@ function translate(ctx: Ctx, cond: Condition, doc: Sql, top: boolean): Sql {
     }
     case 'elem': {
       const keys = jsonKeys(cond.path);
+      const email = top && ctx.kind === 'User' && ctx.connectorId !== undefined && cond.path.extension === null && keys.join('.') === 'emails' ? valueEquality(cond.c) : undefined;
+      if (email !== undefined) {
+        // Narrow through the e-mail index first; the element condition below keeps the exact meaning.
+        const narrowed = sql`${sql.ref(ctx.row)}.id IN (SELECT ue.user_id FROM mirror_user_emails ue WHERE ue.connector_id = ${ctx.connectorId} AND ue.value_key = ${email})`;
+        return sql`(${narrowed} AND ${translate(ctx, cond, doc, false)})`;
+      }
       if (ctx.dialect === 'sqlite') {
         const inner = translate(ctx, cond.c, sql`e.value`, false);
         // like PostgreSQL below, only an array is iterated (json_each would also walk an object's members)
@@ -170,7 +185,7 @@ function translate(ctx: Ctx, cond: Condition, doc: Sql, top: boolean): Sql {
 }
 
 /** The WHERE expression for a compiled filter over the mirror table aliased `row`. */
-export function filterToSql(dialect: Dialect, kind: ResourceKind, row: string, cond: Condition): Sql {
-  const ctx: Ctx = { dialect, kind, row };
+export function filterToSql(dialect: Dialect, kind: ResourceKind, row: string, cond: Condition, connectorId?: string): Sql {
+  const ctx: Ctx = { dialect, kind, row, ...(connectorId !== undefined ? { connectorId } : {}) };
   return translate(ctx, cond, sql`${sql.ref(row)}.search`, true);
 }

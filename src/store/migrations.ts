@@ -56,7 +56,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addPrimaryKeyConstraint('mirror_users_pk', ['connector_id', 'id'])
           .addUniqueConstraint('mirror_users_user_name', ['connector_id', 'user_name_key'])
           .execute();
-        await db.schema.createIndex('mirror_users_external_id').on('mirror_users').columns(['connector_id', 'external_id']).execute();
+        // (…, id): equality lookups come out in the listing order, so the planner has no reason to scan instead
+        await db.schema.createIndex('mirror_users_external_id').on('mirror_users').columns(['connector_id', 'external_id', 'id']).execute();
 
         await db.schema
           .createTable('mirror_groups')
@@ -73,7 +74,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addPrimaryKeyConstraint('mirror_groups_pk', ['connector_id', 'id'])
           .addUniqueConstraint('mirror_groups_display_name', ['connector_id', 'display_name_key'])
           .execute();
-        await db.schema.createIndex('mirror_groups_external_id').on('mirror_groups').columns(['connector_id', 'external_id']).execute();
+        await db.schema.createIndex('mirror_groups_external_id').on('mirror_groups').columns(['connector_id', 'external_id', 'id']).execute();
 
         // Memberships live in their own table: adding or removing one is a single-row set operation.
         await db.schema
@@ -86,6 +87,18 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addForeignKeyConstraint('mirror_members_group', ['connector_id', 'group_id'], 'mirror_groups', ['connector_id', 'id'], (c) => c.onDelete('cascade'))
           .execute();
         await db.schema.createIndex('mirror_members_member').on('mirror_members').columns(['connector_id', 'member_id']).execute();
+
+        // Every e-mail value of every user, folded: Entra may match users by emails[type eq "work"].value,
+        // and a JSON scan per lookup does not scale to 100,000 users.
+        await db.schema
+          .createTable('mirror_user_emails')
+          .addColumn('connector_id', 'text', (c) => c.notNull())
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('value_key', 'text', (c) => c.notNull())
+          .addForeignKeyConstraint('mirror_user_emails_user', ['connector_id', 'user_id'], 'mirror_users', ['connector_id', 'id'], (c) => c.onDelete('cascade'))
+          .execute();
+        await db.schema.createIndex('mirror_user_emails_value').on('mirror_user_emails').columns(['connector_id', 'value_key']).execute();
+        await db.schema.createIndex('mirror_user_emails_user').on('mirror_user_emails').columns(['connector_id', 'user_id']).execute();
 
         await db.schema
           .createTable('dirty_marks')

@@ -120,6 +120,7 @@ export class MirrorStore {
       await this.db.transaction(async (trx) => {
         // eslint-disable-next-line @typescript-eslint/no-explicit-any
         await trx.insertInto(tableOf(kind)).values(row as any).execute();
+        if (kind === 'User') await this.writeEmails(trx, connectorId, id, doc, false);
         const marks: DirtyMark[] = [{ kind: kind === 'User' ? 'user' : 'group', ref: id }];
         if (kind === 'Group' && members?.length) {
           const added = await this.addMembers(trx, connectorId, id, members);
@@ -165,7 +166,7 @@ export class MirrorStore {
     count: number,
   ): Promise<{ total: number; records: MirrorRecord[] }> {
     const table = tableOf(kind);
-    const where = cond ? filterToSql(this.db.dialect, kind, 'r', cond) : sql`1 = 1`;
+    const where = cond ? filterToSql(this.db.dialect, kind, 'r', cond, connectorId) : sql`1 = 1`;
     const records =
       count === 0
         ? []
@@ -236,6 +237,7 @@ export class MirrorStore {
           .where('connector_id', '=', connectorId)
           .where('id', '=', id)
           .execute();
+        if (docChanged && kind === 'User') await this.writeEmails(trx, connectorId, id, doc, true);
         if (docChanged) marks.push({ kind: kind === 'User' ? 'user' : 'group', ref: id });
         await markDirty(trx, connectorId, marks);
         return { ...current, doc, version, lastModified: at };
@@ -267,6 +269,20 @@ export class MirrorStore {
       }
       await markDirty(trx, connectorId, marks);
     });
+  }
+
+  /** Keep the e-mail index of a user in step with its document. */
+  private async writeEmails(trx: Trx, connectorId: string, userId: string, doc: ScimDoc, replace: boolean): Promise<void> {
+    if (replace) await trx.deleteFrom('mirror_user_emails').where('connector_id', '=', connectorId).where('user_id', '=', userId).execute();
+    const values = new Set<string>();
+    for (const e of Array.isArray(doc.emails) ? (doc.emails as { value?: unknown }[]) : []) {
+      if (typeof e?.value === 'string') values.add(foldCase(e.value));
+    }
+    if (values.size === 0) return;
+    await trx
+      .insertInto('mirror_user_emails')
+      .values([...values].map((value_key) => ({ connector_id: connectorId, user_id: userId, value_key })))
+      .execute();
   }
 
   /** The members of a group (only read when a response asks for them). */

@@ -56,6 +56,12 @@ export interface MirrorMemberTable {
   member_type: 'User' | 'Group';
 }
 
+export interface MirrorUserEmailTable {
+  connector_id: string;
+  user_id: string;
+  value_key: string;
+}
+
 export type DirtyKind = 'user' | 'group' | 'membership';
 
 export interface DirtyMarkTable {
@@ -161,6 +167,7 @@ export interface Database {
   mirror_users: MirrorUserTable;
   mirror_groups: MirrorGroupTable;
   mirror_members: MirrorMemberTable;
+  mirror_user_emails: MirrorUserEmailTable;
   dirty_marks: DirtyMarkTable;
   directory_users: DirectoryUserTable;
   directory_groups: DirectoryGroupTable;

@@ -103,14 +103,22 @@ export class Reconciler {
       this.again = true;
       return;
     }
-    // a short delay lets a burst of requests share one batch (one transaction) instead of one each
+    // A short delay lets a burst of requests share one batch (one transaction) instead of one each.
+    // Never push a sooner wake-up later: under steady load that would starve the reconciler.
+    if (this.timer && this.wakeAt <= Date.now() + POKE_DELAY_MS) return;
     this.schedule(POKE_DELAY_MS);
   }
+
+  private wakeAt = 0;
 
   private schedule(ms: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.tick(), ms);
+    this.wakeAt = Date.now() + ms;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.tick();
+    }, ms);
   }
 
   private async tick(): Promise<void> {

@@ -2,6 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normaliseResource } from '../../src/domain/scim/resource.ts';
+import { parseQuery } from '../../src/domain/scim/query.ts';
 import { RESOURCE_TYPES } from '../../src/domain/scim/schema.ts';
 import { openStore } from '../../src/store/db.ts';
 import { ConnectorStore, hashToken, tokenMatches } from '../../src/store/connectors.ts';
@@ -117,6 +118,21 @@ describe.each(DIALECTS)('store conformance on %s', (dialect) => {
     expect((await mirror.members('c1', [g.id])).get(g.id)!.map((m) => m.memberId)).toEqual([users[2]!.id]);
     await expect(mirror.get('c1', 'User', users[1]!.id)).resolves.toBeUndefined();
     await expect(mirror.delete('c1', 'User', users[1]!.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('keeps the e-mail lookup index in step with the user document', async () => {
+    const byEmail = async (v: string) =>
+      (await mirror.list('c1', 'User', parseQuery(RESOURCE_TYPES.User, `emails[type eq "work"].value eq "${v}"`), 1, 10)).records.map((r) => r.doc.userName);
+    const u = await mirror.create('c1', 'User', user('mailer', { emails: [{ type: 'work', value: 'First@Example.com' }] }));
+    expect(await byEmail('first@example.COM')).toEqual(['mailer']);
+    await mirror.update('c1', 'User', u.id, (cur) => ({ doc: { ...cur.doc, emails: [{ type: 'work', value: 'second@example.com' }] }, memberOps: [] }));
+    expect(await byEmail('first@example.com')).toEqual([]);
+    expect(await byEmail('second@example.com')).toEqual(['mailer']);
+    // the index only narrows: the type must still match
+    await mirror.update('c1', 'User', u.id, (cur) => ({ doc: { ...cur.doc, emails: [{ type: 'home', value: 'second@example.com' }] }, memberOps: [] }));
+    expect(await byEmail('second@example.com')).toEqual([]);
+    await mirror.delete('c1', 'User', u.id);
+    expect(await store.db.kysely.selectFrom('mirror_user_emails').select('user_id').where('user_id', '=', u.id).execute()).toEqual([]);
   });
 
   it('deleting a connector removes its mirror and tokens but not the other connector', async () => {
