@@ -79,6 +79,28 @@ describe.each(DIALECTS)('concurrent SCIM writes on %s', (dialect) => {
     expect(list.body.totalResults).toBe(1);
   });
 
+  it('keeps the directory up to date while requests never stop', async () => {
+    let stop = false;
+    let sent = 0;
+    const writer = async () => {
+      while (!stop) {
+        await server.scim('/Users', { method: 'POST', body: { userName: `steady-${sent++}@example.com` } });
+      }
+    };
+    const writers = [writer(), writer(), writer()];
+    await new Promise((r) => setTimeout(r, 1500));
+    // still writing: the reconciler must have made progress meanwhile, not wait for a pause
+    const reconciled = await server.service.db.kysely
+      .selectFrom('directory_users')
+      .select('id')
+      .where('username', 'like', 'steady-%')
+      .execute();
+    stop = true;
+    await Promise.all(writers);
+    expect(sent).toBeGreaterThan(50);
+    expect(reconciled.length).toBeGreaterThan(sent / 4);
+  });
+
   it('concurrent PATCHes of one user all apply (no lost update)', async () => {
     const [id] = await createUsers('patchy', 1);
     const attrs = ['title', 'nickName', 'displayName', 'locale', 'timezone', 'userType', 'preferredLanguage', 'profileUrl'];
