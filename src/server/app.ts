@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.ts';
+import { adminRoutes } from '../admin/routes.ts';
+import { AdminTokenStore } from '../admin/tokens.ts';
 import { scimRoutes } from '../sources/scim/routes.ts';
 import type { Db } from '../store/db.ts';
 import { ConnectorStore } from '../store/connectors.ts';
@@ -16,6 +18,7 @@ export interface Service {
   connectors: ConnectorStore;
   mirror: MirrorStore;
   reconciler: Reconciler;
+  adminTokens: AdminTokenStore;
 }
 
 export async function buildService(db: Db, config: Config, opts: { reconcile?: boolean; logger?: boolean } = {}): Promise<Service> {
@@ -64,10 +67,13 @@ export async function buildService(db: Db, config: Config, opts: { reconcile?: b
     onWrite: () => reconciler.poke(),
   });
 
+  const adminTokens = new AdminTokenStore(db);
+  await app.register(adminRoutes, { prefix: '/api', db, connectors, reconciler, tokens: adminTokens });
+
   app.addHook('onClose', async () => {
     await reconciler.stop();
   });
   if (opts.reconcile !== false) app.addHook('onReady', async () => reconciler.start());
 
-  return { app, db, connectors, mirror, reconciler };
+  return { app, db, connectors, mirror, reconciler, adminTokens };
 }

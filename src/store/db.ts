@@ -27,6 +27,8 @@ export interface Db {
   pgSchema?: string;
   /** run fn in one transaction */
   transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+  /** SQLite: an online, consistent copy of the database into `file` (backups, previews) */
+  snapshot?(file: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -41,6 +43,7 @@ export function sqlitePath(url: string): string {
 export async function openStore(opts: StoreOptions): Promise<Db> {
   let kysely: Kysely<Database>;
   let dialect: Dialect;
+  let snapshot: ((file: string) => Promise<void>) | undefined;
   if (isPostgresUrl(opts.url)) {
     dialect = 'postgres';
     const schema = opts.pgSchema;
@@ -73,11 +76,16 @@ export async function openStore(opts: StoreOptions): Promise<Db> {
     database.pragma('busy_timeout = 10000');
     database.pragma('foreign_keys = ON');
     kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+    // better-sqlite3's backup copies page by page between event-loop turns; the service keeps serving
+    snapshot = async (target) => {
+      await database.backup(target);
+    };
   }
   const db: Db = {
     kysely,
     dialect,
     ...(dialect === 'postgres' ? { pgSchema: opts.pgSchema ?? 'public' } : {}),
+    ...(snapshot ? { snapshot } : {}),
     transaction: (fn) => kysely.transaction().execute(fn),
     close: () => kysely.destroy(),
   };

@@ -215,6 +215,36 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_rules': {
+      async up(db: AnyDb) {
+        // Whether the connector's rules currently keep the user in scope (bookkeeping for membership
+        // passes: memberships of out-of-scope users are left as they are).
+        await db.schema.alterTable('directory_users').addColumn('in_scope', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+        await db.schema.createIndex('directory_users_owner').on('directory_users').columns(['owner_connector_id', 'in_scope']).execute();
+
+        // Deactivations and deletions a run could not apply because they exceed the deletion limit.
+        await db.schema
+          .createTable('held_changes')
+          .addColumn('seq', seq, seqColumn)
+          .addColumn('run_id', 'text', (c) => c.notNull())
+          .addColumn('connector_id', 'text', (c) => c.notNull())
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('op', 'text', (c) => c.notNull())
+          .addColumn('data', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull().defaultTo('held'))
+          .execute();
+        await db.schema.createIndex('held_changes_run').on('held_changes').columns(['run_id', 'status']).execute();
+
+        await db.schema
+          .createTable('admin_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('label', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', 'text')
+          .execute();
+      },
+    },
   };
 }
 

@@ -85,6 +85,8 @@ export interface DirectoryUserTable {
   /** null: a local user (created by an administrator or imported from an application) */
   owner_connector_id: string | null;
   source_id: string | null;
+  /** 1 while the owning connector's rules keep the user in scope */
+  in_scope: ColumnType<number, number | undefined, number>;
   created_at: string;
   updated_at: string;
 }
@@ -161,6 +163,26 @@ export interface AuditTable {
   details: string;
 }
 
+export interface HeldChangeTable {
+  seq: Generated<number>;
+  run_id: string;
+  connector_id: string;
+  user_id: string;
+  /** deactivate or delete */
+  op: string;
+  data: string;
+  /** held, approved, rejected */
+  status: string;
+}
+
+export interface AdminTokenTable {
+  id: string;
+  token_hash: string;
+  label: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
 export interface Database {
   connectors: ConnectorTable;
   scim_tokens: ScimTokenTable;
@@ -178,4 +200,6 @@ export interface Database {
   run_logs: RunLogTable;
   leases: LeaseTable;
   audit_log: AuditTable;
+  held_changes: HeldChangeTable;
+  admin_tokens: AdminTokenTable;
 }

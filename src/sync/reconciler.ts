@@ -1,21 +1,24 @@
-// The reconciler: takes dirty marks in batches, applies the connector's rules to the mirror, compares the
-// result with the directory, and writes directory changes together with their change-feed entries and
-// the removal of the marks, in one transaction per connector batch. A crash anywhere leaves the marks in
-// place, so the next pass converges. Several instances share the work safely through a lease.
+// The reconciler: takes dirty marks in batches and applies the connector's rules to the mirror (pass.ts),
+// writing directory changes with their change-feed entries and the removal of the marks in one
+// transaction per connector batch. A crash anywhere leaves the marks in place, so the next pass converges.
+// Also: full passes (after a settings change, or on demand), previews (a full pass that is not kept), and
+// the deletion limit (deactivations and deletions above it wait for an administrator).
 
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import { defaultGroupRule, defaultUserRule, directoryKey, userDiff } from '../domain/rules.ts';
-import type { DesiredUser } from '../domain/rules.ts';
-import type { ScimDoc } from '../domain/scim/resource.ts';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ConnectorSettings } from '../domain/settings.ts';
+import { DEFAULT_SETTINGS } from '../domain/settings.ts';
+import { validateSettings } from '../domain/settings-validate.ts';
 import type { Db } from '../store/db.ts';
-import { now } from '../store/db.ts';
-import type { Database } from '../store/schema.ts';
+import { openStore } from '../store/db.ts';
+import { audit } from '../store/connectors.ts';
 import { acquireLease, releaseLease } from './lease.ts';
+import type { PendingRemoval } from './pass.ts';
+import { chunk, ConnectorPass } from './pass.ts';
 import type { RunCounters } from './runs.ts';
 import { RunRecorder } from './runs.ts';
-
-type Trx = Kysely<Database>;
 
 export interface ReconcilerOptions {
   batchSize?: number;
@@ -33,43 +36,40 @@ interface Mark {
   ref2: string;
 }
 
-interface DirUserRow {
-  id: string;
-  username: string;
-  username_key: string;
-  email: string | null;
-  display_name: string;
-  active: number | string;
-  attributes: string;
-  owner_connector_id: string | null;
-  source_id: string | null;
+/** What a full pass or preview did (or would do). */
+export interface PassReport {
+  runId: string;
+  status: string;
+  counters: RunCounters;
+  changes: { entity: string; entityId: string; op: string; data: unknown }[];
+  held: { userId: string; op: string; data: unknown }[];
+  log: { level: string; message: string }[];
+  seats: { group: string; seats: number; before: number; after: number }[];
 }
 
 const LEASE = 'reconciler';
 /** A killed instance's lease lapses after this; every batch renews it (a batch takes well under a second). */
 const LEASE_TTL_MS = 10_000;
 const POKE_DELAY_MS = 20;
+const FULL_PASS_BATCH = 1000;
 
-function asDesired(row: DirUserRow): DesiredUser {
-  return {
-    username: row.username,
-    email: row.email,
-    displayName: row.display_name,
-    active: Number(row.active) === 1,
-    attributes: JSON.parse(row.attributes) as Record<string, string>,
-  };
-}
+export class PreviewRollback extends Error {}
 
 export class Reconciler {
   private readonly batchSize: number;
   private readonly pollIntervalMs: number;
   readonly holder: string;
-  private readonly runs: RunRecorder;
+  private readonly quietPeriodMs: number;
+  readonly runs: RunRecorder;
   private timer: NodeJS.Timeout | undefined;
+  private wakeAt = 0;
   private running = false;
   private stopped = true;
   private again = false;
   private idleWaiters: (() => void)[] = [];
+  private chain: Promise<unknown> = Promise.resolve();
+  private leaseRenewAt = 0;
+  private lastQuietCheck = 0;
   private readonly log: NonNullable<ReconcilerOptions['log']>;
 
   constructor(
@@ -79,8 +79,9 @@ export class Reconciler {
     this.batchSize = opts.batchSize ?? 500;
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.holder = opts.holder ?? randomUUID();
+    this.quietPeriodMs = opts.quietPeriodMs ?? 60_000;
     this.log = opts.log ?? (() => {});
-    this.runs = new RunRecorder(db, this.holder, opts.quietPeriodMs ?? 60_000);
+    this.runs = new RunRecorder(db, this.holder, this.quietPeriodMs);
   }
 
   start(): void {
@@ -91,6 +92,7 @@ export class Reconciler {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    await this.chain.catch(() => {});
     while (this.running) await new Promise((r) => setTimeout(r, 10));
     this.leaseRenewAt = 0;
     await releaseLease(this.db, LEASE, this.holder).catch(() => {});
@@ -108,8 +110,6 @@ export class Reconciler {
     if (this.timer && this.wakeAt <= Date.now() + POKE_DELAY_MS) return;
     this.schedule(POKE_DELAY_MS);
   }
-
-  private wakeAt = 0;
 
   private schedule(ms: number): void {
     if (this.stopped) return;
@@ -131,6 +131,7 @@ export class Reconciler {
       if (Date.now() - this.lastQuietCheck > 1000) {
         this.lastQuietCheck = Date.now();
         await this.runs.closeQuiet();
+        await this.runs.abortStale(LEASE_TTL_MS * 3);
       }
     } catch (e) {
       this.log('error', 'reconciler pass failed; the marks stay and the next pass retries', { err: String(e) });
@@ -161,24 +162,28 @@ export class Reconciler {
     }
   }
 
-  private chain: Promise<unknown> = Promise.resolve();
-  private leaseRenewAt = 0;
-  private lastQuietCheck = 0;
-
-  /** One batch: returns the number of marks handled (0 when idle or another instance holds the lease). */
-  runOnce(): Promise<number> {
-    // One batch at a time in this process (the background loop and drain() may both ask).
-    const next = this.chain.then(() => this.batch());
+  /** Run exclusive work: one at a time in this process, and under the lease across instances. */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(work);
     this.chain = next.catch(() => {});
     return next;
   }
 
+  private async holdLease(): Promise<boolean> {
+    // Renew only when half of it has passed: no other instance can take it before it expires.
+    if (Date.now() <= this.leaseRenewAt) return true;
+    if (!(await acquireLease(this.db, LEASE, this.holder, LEASE_TTL_MS))) return false;
+    this.leaseRenewAt = Date.now() + LEASE_TTL_MS / 2;
+    return true;
+  }
+
+  /** One batch of marks: returns the number handled (0 when idle or another instance holds the lease). */
+  runOnce(): Promise<number> {
+    return this.exclusive(() => this.batch());
+  }
+
   private async batch(): Promise<number> {
-    // Renew the lease only when half of it has passed: no other instance can take it before it expires.
-    if (Date.now() > this.leaseRenewAt) {
-      if (!(await acquireLease(this.db, LEASE, this.holder, LEASE_TTL_MS))) return 0;
-      this.leaseRenewAt = Date.now() + LEASE_TTL_MS / 2;
-    }
+    if (!(await this.holdLease())) return 0;
     const rows = await this.db.kysely
       .selectFrom('dirty_marks')
       .select(['seq', 'connector_id', 'kind', 'ref', 'ref2'])
@@ -193,395 +198,319 @@ export class Reconciler {
       byConnector.set(r.connector_id, list);
     }
     for (const [connectorId, marks] of byConnector) {
-      const counters: RunCounters = {};
+      const settings = await loadSettings(this.db, connectorId, this.log);
       await this.db.transaction(async (trx) => {
         const runId = await this.runs.pushRun(trx, connectorId);
-        await new ConnectorPass(trx, connectorId, runId, counters, this.runs).reconcile(marks);
-        for (let i = 0; i < marks.length; i += 500) {
-          await trx
-            .deleteFrom('dirty_marks')
-            .where('seq', 'in', marks.slice(i, i + 500).map((m) => m.seq))
-            .execute();
-        }
+        const counters: RunCounters = {};
+        const pass = new ConnectorPass(trx, connectorId, settings, runId, counters, this.runs);
+        await reconcileMarks(pass, marks);
+        await this.decideRemovals(pass, pass.pendingRemovals, false);
+        await pass.deleteEmptyOrphans();
+        await pass.flushFeed();
+        for (const part of chunk(marks.map((m) => m.seq))) await trx.deleteFrom('dirty_marks').where('seq', 'in', part).execute();
         await this.runs.addCounters(trx, runId, counters);
       });
     }
     return rows.length;
   }
-}
 
-/** One connector's share of a batch, inside its transaction. */
-interface FeedRow {
-  entity: 'user' | 'group' | 'membership';
-  entity_id: string;
-  op: string;
-  data: string;
-}
-
-/**
- * One connector's share of a batch, inside its transaction. Work is set-oriented: a handful of queries
- * per batch of records, not per record, so a pass over many changes stays cheap.
- */
-class ConnectorPass {
-  private readonly managedBy: string;
-  private readonly at = now();
-  private readonly feedRows: FeedRow[] = [];
-
-  constructor(
-    private readonly trx: Trx,
-    private readonly connectorId: string,
-    private readonly runId: string,
-    private readonly counters: RunCounters,
-    private readonly runs: RunRecorder,
-  ) {
-    this.managedBy = `connector:${connectorId}`;
-  }
-
-  private count(name: keyof RunCounters, n = 1): void {
-    if (n) this.counters[name] = (this.counters[name] ?? 0) + n;
-  }
-
-  private feed(entity: FeedRow['entity'], entityId: string, op: string, data: Record<string, unknown>): void {
-    this.feedRows.push({ entity, entity_id: entityId, op, data: JSON.stringify(data) });
-  }
-
-  private async flushFeed(): Promise<void> {
-    for (const part of chunk(this.feedRows, 200)) {
-      await this.trx
-        .insertInto('change_feed')
-        .values(part.map((f) => ({ ...f, at: this.at, connector_id: this.connectorId, run_id: this.runId })))
+  /**
+   * The deletion limit: apply the removals, or hold them for approval when they would take the run over
+   * the connector's limit (count and/or percent of its users). Once a run holds anything, it holds every
+   * later removal too. `final`: the whole run's removals are decided at once (full passes).
+   */
+  private async decideRemovals(pass: ConnectorPass, removals: PendingRemoval[], final: boolean): Promise<void> {
+    if (removals.length === 0) return;
+    const trx = pass.trx;
+    const limit = pass.settings.safety.deletionLimit;
+    let allowed = Infinity;
+    if (limit.count !== null || limit.percent !== null) {
+      const base = await trx.selectFrom('directory_users').select((eb) => eb.fn.countAll<number | string>().as('n')).where('owner_connector_id', '=', pass.connectorId).executeTakeFirst();
+      const users = Number(base?.n ?? 0);
+      const byPercent = limit.percent !== null ? Math.floor((limit.percent / 100) * users) : Infinity;
+      allowed = Math.min(limit.count ?? Infinity, byPercent);
+    }
+    const so = await this.runs.counters(trx, pass.runId);
+    const used = final ? 0 : (so.deactivated ?? 0) + (so.deleted ?? 0);
+    const alreadyHeld = final ? 0 : (so.held ?? 0);
+    if (alreadyHeld === 0 && used + removals.length <= allowed) {
+      await pass.applyRemovals(removals);
+      return;
+    }
+    for (const part of chunk(removals, 200)) {
+      await trx
+        .insertInto('held_changes')
+        .values(part.map((r) => ({ run_id: pass.runId, connector_id: pass.connectorId, user_id: r.userId, op: r.op, data: JSON.stringify({ username: r.username, reason: r.reason }), status: 'held' })))
         .execute();
     }
-    this.feedRows.length = 0;
-  }
-
-  async reconcile(marks: Mark[]): Promise<void> {
-    const users = new Set<string>();
-    const groups = new Set<string>();
-    const pairs = new Map<string, Set<string>>(); // provider group → provider members
-    const addPair = (g: string, m: string) => {
-      const s = pairs.get(g) ?? new Set<string>();
-      s.add(m);
-      pairs.set(g, s);
-    };
-    for (const m of marks) {
-      if (m.kind === 'user') users.add(m.ref);
-      else if (m.kind === 'group') groups.add(m.ref);
-      else addPair(m.ref, m.ref2);
-    }
-    this.count('read', users.size + groups.size);
-
-    const newUsers = await this.reconcileUsers([...users]);
-    const relinked = await this.reconcileGroups([...groups]);
-
-    // A new directory user picks up every group the provider already has it in.
-    for (const part of chunk(newUsers)) {
-      const rows = await this.trx
-        .selectFrom('mirror_members')
-        .select(['group_id', 'member_id'])
-        .where('connector_id', '=', this.connectorId)
-        .where('member_id', 'in', part)
-        .execute();
-      for (const r of rows) addPair(r.group_id, r.member_id);
-    }
-    // A provider group that now feeds other directory groups: every member is re-evaluated, in old and new.
-    const extraTargets = new Map<string, string[]>();
-    for (const { source, previous } of relinked) {
-      extraTargets.set(source, previous);
-      const rows = await this.trx
-        .selectFrom('mirror_members')
-        .select('member_id')
-        .where('connector_id', '=', this.connectorId)
-        .where('group_id', '=', source)
-        .execute();
-      for (const r of rows) addPair(source, r.member_id);
-    }
-    for (const [source, members] of pairs) {
-      await this.reconcilePairs(source, [...members], extraTargets.get(source) ?? []);
-    }
-    await this.flushFeed();
-  }
-
-  private async reconcileUsers(ids: string[]): Promise<string[]> {
-    const created: string[] = [];
-    for (const part of chunk(ids)) {
-      const mirror = new Map(
-        (
-          await this.trx
-            .selectFrom('mirror_users')
-            .select(['id', 'resource'])
-            .where('connector_id', '=', this.connectorId)
-            .where('id', 'in', part)
-            .execute()
-        ).map((r) => [r.id, JSON.parse(r.resource) as ScimDoc]),
-      );
-      const directory = new Map(
-        (
-          await this.trx
-            .selectFrom('directory_users')
-            .selectAll()
-            .where('owner_connector_id', '=', this.connectorId)
-            .where('source_id', 'in', part)
-            .execute()
-        ).map((r) => [r.source_id!, r as DirUserRow]),
-      );
-
-      const creates: { sourceId: string; desired: DesiredUser }[] = [];
-      const updates: { current: DirUserRow; desired: DesiredUser }[] = [];
-      const deactivations: DirUserRow[] = [];
-      for (const sourceId of part) {
-        const doc = mirror.get(sourceId);
-        const current = directory.get(sourceId);
-        if (doc) {
-          const desired = defaultUserRule(doc);
-          if (!current) creates.push({ sourceId, desired });
-          else if (Object.keys(userDiff(asDesired(current), desired)).length) updates.push({ current, desired });
-        } else if (current && Number(current.active) === 1) {
-          deactivations.push(current); // cleanup for a user deleted in the provider: deactivate, keep memberships
-        }
-      }
-
-      // Who holds the usernames this part wants: one query for all of them.
-      const wantedKeys = [
-        ...creates.map((c) => directoryKey(c.desired.username)),
-        ...updates.map((u) => directoryKey(u.desired.username)).filter((k, i) => k !== updates[i]!.current.username_key),
-      ];
-      const holders = new Map<string, { id: string; owner_connector_id: string | null }>();
-      for (const keys of chunk([...new Set(wantedKeys)])) {
-        const rows = await this.trx.selectFrom('directory_users').select(['id', 'owner_connector_id', 'username_key']).where('username_key', 'in', keys).execute();
-        for (const r of rows) holders.set(r.username_key, r);
-      }
-
-      // Renames first, so a name given up in this batch can be taken by a user created in it.
-      for (const { current, desired: wanted } of updates) {
-        const desired = { ...wanted };
-        const key = directoryKey(desired.username);
-        if (key !== current.username_key) {
-          const holder = holders.get(key);
-          if (holder && holder.id !== current.id) {
-            await this.conflict(desired.username, holder);
-            desired.username = current.username;
-          } else {
-            holders.delete(current.username_key);
-            holders.set(key, { id: current.id, owner_connector_id: this.connectorId });
-          }
-        }
-        const diff = userDiff(asDesired(current), desired);
-        if (Object.keys(diff).length === 0) continue;
-        await this.trx
-          .updateTable('directory_users')
-          .set({
-            username: desired.username,
-            username_key: directoryKey(desired.username),
-            email: desired.email,
-            display_name: desired.displayName,
-            active: desired.active ? 1 : 0,
-            attributes: JSON.stringify(desired.attributes),
-            updated_at: this.at,
-          })
-          .where('id', '=', current.id)
-          .execute();
-        const op = diff.active ? (desired.active ? 'activate' : 'deactivate') : 'update';
-        this.feed('user', current.id, op, { username: desired.username, changes: diff });
-        this.count(op === 'activate' ? 'activated' : op === 'deactivate' ? 'deactivated' : 'updated');
-      }
-
-      const rows = [];
-      for (const { sourceId, desired } of creates) {
-        const key = directoryKey(desired.username);
-        const holder = holders.get(key);
-        if (holder) {
-          await this.conflict(desired.username, holder);
-          continue;
-        }
-        const id = randomUUID();
-        holders.set(key, { id, owner_connector_id: this.connectorId });
-        rows.push({
-          id,
-          username: desired.username,
-          username_key: key,
-          email: desired.email,
-          display_name: desired.displayName,
-          active: desired.active ? 1 : 0,
-          attributes: JSON.stringify(desired.attributes),
-          owner_connector_id: this.connectorId,
-          source_id: sourceId,
-          created_at: this.at,
-          updated_at: this.at,
-        });
-        this.feed('user', id, 'create', { after: desired });
-        created.push(sourceId);
-      }
-      for (const values of chunk(rows, 100)) await this.trx.insertInto('directory_users').values(values).execute();
-      this.count('created', rows.length);
-
-      for (const ids of chunk(deactivations.map((d) => d.id))) {
-        await this.trx.updateTable('directory_users').set({ active: 0, updated_at: this.at }).where('id', 'in', ids).execute();
-      }
-      for (const d of deactivations) this.feed('user', d.id, 'deactivate', { username: d.username, reason: 'deleted in the identity provider' });
-      this.count('deactivated', deactivations.length);
-    }
-    return created;
-  }
-
-  private async conflict(username: string, holder: { owner_connector_id: string | null }): Promise<void> {
-    const owner = holder.owner_connector_id ? `connector ${holder.owner_connector_id}` : 'a local user';
-    await this.runs.logLine(this.trx, this.runId, 'warn', `username '${username}' is already held by ${owner}; not changed`);
-    this.count('conflicts');
-  }
-
-  /** Returns the provider groups whose directory targets changed, with their previous targets. */
-  private async reconcileGroups(ids: string[]): Promise<{ source: string; previous: string[] }[]> {
-    const relinked: { source: string; previous: string[] }[] = [];
-    for (const part of chunk(ids)) {
-      const mirror = new Map(
-        (
-          await this.trx
-            .selectFrom('mirror_groups')
-            .select(['id', 'resource'])
-            .where('connector_id', '=', this.connectorId)
-            .where('id', 'in', part)
-            .execute()
-        ).map((r) => [r.id, JSON.parse(r.resource) as ScimDoc]),
-      );
-      const links = new Map<string, string[]>();
-      for (const l of await this.trx
-        .selectFrom('group_links')
-        .select(['source_id', 'group_id'])
-        .where('connector_id', '=', this.connectorId)
-        .where('source_id', 'in', part)
-        .execute()) {
-        links.set(l.source_id, [...(links.get(l.source_id) ?? []), l.group_id]);
-      }
-      for (const sourceId of part) {
-        const current = links.get(sourceId) ?? [];
-        const doc = mirror.get(sourceId);
-        if (!doc) {
-          if (current.length) {
-            await this.runs.logLine(this.trx, this.runId, 'info', `group ${sourceId} was deleted in the identity provider; its application group is kept`);
-            this.count('groupsOrphaned');
-          }
-          continue;
-        }
-        const target = await this.targetGroup(sourceId, defaultGroupRule(doc).name);
-        if (current.length !== 1 || current[0] !== target) {
-          await this.trx.deleteFrom('group_links').where('connector_id', '=', this.connectorId).where('source_id', '=', sourceId).execute();
-          await this.trx.insertInto('group_links').values({ connector_id: this.connectorId, source_id: sourceId, group_id: target }).execute();
-          relinked.push({ source: sourceId, previous: current.filter((l) => l !== target) });
-        }
-      }
-    }
-    return relinked;
-  }
-
-  /** The directory group a provider group maps to: its own (renamed if needed), one of that name, or a new one. */
-  private async targetGroup(sourceId: string, name: string): Promise<string> {
-    const key = directoryKey(name);
-    const owned = await this.trx
-      .selectFrom('directory_groups')
-      .select(['id', 'name', 'name_key'])
-      .where('owner_connector_id', '=', this.connectorId)
-      .where('source_id', '=', sourceId)
-      .executeTakeFirst();
-    if (owned?.name === name) return owned.id;
-    const byName = await this.trx.selectFrom('directory_groups').select(['id', 'name']).where('name_key', '=', key).executeTakeFirst();
-    if (owned) {
-      if (!byName || byName.id === owned.id) {
-        await this.trx.updateTable('directory_groups').set({ name, name_key: key, updated_at: this.at }).where('id', '=', owned.id).execute();
-        this.feed('group', owned.id, 'rename', { from: owned.name, to: name });
-        this.count('groupsRenamed');
-        return owned.id;
-      }
-      return byName.id;
-    }
-    if (byName) return byName.id;
-    const id = randomUUID();
-    await this.trx
-      .insertInto('directory_groups')
-      .values({ id, name, name_key: key, owner_connector_id: this.connectorId, source_id: sourceId, created_at: this.at, updated_at: this.at })
-      .execute();
-    this.feed('group', id, 'create', { name });
-    this.count('groupsCreated');
-    return id;
+    pass.count('held', removals.length);
+    await pass.log('warn', `${removals.length} deactivations/deletions held: the run would exceed the deletion limit (${allowed === Infinity ? 'none' : allowed}); an administrator must approve them`);
   }
 
   /**
-   * Bring the memberships managed by this connector in line with the mirror for some members of one
-   * provider group. A directory membership is wanted when any provider group linked to that directory
-   * group has the member, so merged groups and renames come out right. Set-oriented: per directory group
-   * and 500 members, one query for what is wanted, one for what is there, one write each way.
+   * Re-evaluate every user, group and membership of a connector from its mirror (after a settings change,
+   * or on demand), in batches of one transaction each. Removals are decided once, for the whole run.
    */
-  private async reconcilePairs(source: string, members: string[], extraTargets: string[]): Promise<void> {
-    const links = (
-      await this.trx.selectFrom('group_links').select('group_id').where('connector_id', '=', this.connectorId).where('source_id', '=', source).execute()
-    ).map((l) => l.group_id);
-    const targets = [...new Set([...links, ...extraTargets])];
-    if (targets.length === 0) return;
-    for (const part of chunk(members)) {
-      // Members the provider deleted are left out: their cleanup (deactivation) keeps their memberships.
-      const users = await this.trx
-        .selectFrom('directory_users as d')
-        .innerJoin('mirror_users as mu', (j) => j.onRef('mu.connector_id', '=', 'd.owner_connector_id').onRef('mu.id', '=', 'd.source_id'))
-        .select(['d.id', 'd.source_id', 'd.username'])
-        .where('d.owner_connector_id', '=', this.connectorId)
-        .where('d.source_id', 'in', part)
-        .execute();
-      if (users.length === 0) continue;
-      const bySource = new Map(users.map((u) => [u.source_id!, u]));
-      const byId = new Map(users.map((u) => [u.id, u]));
-      for (const groupId of targets) {
-        const wanted = new Set(
-          (
-            await this.trx
-              .selectFrom('mirror_members as mm')
-              .innerJoin('group_links as gl', (j) => j.onRef('gl.connector_id', '=', 'mm.connector_id').onRef('gl.source_id', '=', 'mm.group_id'))
-              .select('mm.member_id')
-              .distinct()
-              .where('mm.connector_id', '=', this.connectorId)
-              .where('gl.group_id', '=', groupId)
-              .where('mm.member_id', 'in', [...bySource.keys()])
-              .execute()
-          ).map((r) => bySource.get(r.member_id)!.id),
-        );
-        const present = new Set(
-          (
-            await this.trx
-              .selectFrom('directory_memberships')
-              .select('user_id')
-              .where('group_id', '=', groupId)
-              .where('managed_by', '=', this.managedBy)
-              .where('user_id', 'in', [...byId.keys()])
-              .execute()
-          ).map((r) => r.user_id),
-        );
-        const toAdd = [...wanted].filter((u) => !present.has(u));
-        const toRemove = [...present].filter((u) => !wanted.has(u));
-        for (const values of chunk(toAdd, 200)) {
-          await this.trx
-            .insertInto('directory_memberships')
-            .values(values.map((userId) => ({ group_id: groupId, user_id: userId, managed_by: this.managedBy, created_at: this.at })))
-            .onConflict((oc) => oc.doNothing())
-            .execute();
-        }
-        for (const ids of chunk(toRemove)) {
-          await this.trx
-            .deleteFrom('directory_memberships')
-            .where('group_id', '=', groupId)
-            .where('managed_by', '=', this.managedBy)
-            .where('user_id', 'in', ids)
-            .execute();
-        }
-        for (const userId of toAdd) this.feed('membership', `${groupId}:${userId}`, 'add', { groupId, userId, username: byId.get(userId)!.username });
-        for (const userId of toRemove) this.feed('membership', `${groupId}:${userId}`, 'remove', { groupId, userId, username: byId.get(userId)!.username });
-        this.count('membershipsAdded', toAdd.length);
-        this.count('membershipsRemoved', toRemove.length);
+  fullPass(connectorId: string, trigger: string, settings?: ConnectorSettings): Promise<PassReport> {
+    return this.exclusive(async () => {
+      for (let i = 0; !(await this.holdLease()); i++) {
+        if (i > 100) throw new Error('another instance holds the reconciler');
+        await new Promise((r) => setTimeout(r, 200));
       }
-    }
+      const s = settings ?? (await loadSettings(this.db, connectorId, this.log));
+      const runId = await runFullPass(this.db, this.runs, connectorId, s, trigger, (pass, removals) => this.decideRemovals(pass, removals, true));
+      return report(this.db, runId, s);
+    });
+  }
+
+  /**
+   * What a full pass with these settings would do, without keeping anything: on PostgreSQL inside a
+   * transaction that is rolled back, on SQLite against a snapshot copy of the database.
+   */
+  preview(connectorId: string, settings: ConnectorSettings): Promise<PassReport> {
+    return this.exclusive(async () => {
+      const decide = (pass: ConnectorPass, removals: PendingRemoval[]) => this.decideRemovals(pass, removals, true);
+      if (this.db.dialect === 'postgres') {
+        let result: PassReport | undefined;
+        try {
+          await this.db.kysely.transaction().execute(async (trx) => {
+            const scoped: Db = { ...this.db, kysely: trx, transaction: (fn) => fn(trx), close: async () => {} };
+            const runs = new RunRecorder(scoped, this.holder, this.quietPeriodMs);
+            const runId = await runFullPass(scoped, runs, connectorId, settings, 'preview', decide);
+            result = await report(scoped, runId, settings);
+            throw new PreviewRollback();
+          });
+        } catch (e) {
+          if (!(e instanceof PreviewRollback)) throw e;
+        }
+        return result!;
+      }
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'usersync-preview-'));
+      try {
+        const file = path.join(dir, 'snapshot.db');
+        await this.db.snapshot!(file);
+        const copy = await openStore({ url: file });
+        try {
+          const runs = new RunRecorder(copy, this.holder, this.quietPeriodMs);
+          const runId = await runFullPass(copy, runs, connectorId, settings, 'preview', decide);
+          return await report(copy, runId, settings);
+        } finally {
+          await copy.close();
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  /** Apply the held removals of a run that are still wanted, as the administrator approved. */
+  approve(runId: string, actor: string): Promise<{ applied: number; skipped: number }> {
+    return this.exclusive(async () => {
+      const run = await this.db.kysely.selectFrom('runs').selectAll().where('id', '=', runId).executeTakeFirst();
+      if (!run) throw new NotFoundError(`no run '${runId}'`);
+      const settings = await loadSettings(this.db, run.connector_id, this.log);
+      return this.db.transaction(async (trx) => {
+        const held = await trx.selectFrom('held_changes').selectAll().where('run_id', '=', runId).where('status', '=', 'held').execute();
+        if (held.length === 0) throw new ConflictError(`run '${runId}' has no held changes`);
+        const counters: RunCounters = {};
+        const pass = new ConnectorPass(trx, run.connector_id, settings, runId, counters, this.runs);
+        const users = new Map<string, { id: string; active: number | string; username: string }>();
+        for (const part of chunk(held.map((h) => h.user_id))) {
+          for (const u of await trx.selectFrom('directory_users').select(['id', 'active', 'username']).where('id', 'in', part).execute()) users.set(u.id, u);
+        }
+        // Still wanted: the user exists and, for a deactivation, is still active.
+        const apply: PendingRemoval[] = [];
+        for (const h of held) {
+          const u = users.get(h.user_id);
+          if (!u || (h.op === 'deactivate' && Number(u.active) !== 1)) continue;
+          apply.push({ userId: u.id, username: u.username, op: h.op as 'deactivate' | 'delete', reason: (JSON.parse(h.data) as { reason: string }).reason });
+        }
+        await pass.applyRemovals(apply);
+        await pass.flushFeed();
+        await trx.updateTable('held_changes').set({ status: 'approved' }).where('run_id', '=', runId).where('status', '=', 'held').execute();
+        await this.runs.addCounters(trx, runId, counters);
+        await trx.updateTable('runs').set({ status: 'succeeded' }).where('id', '=', runId).where('status', '=', 'held').execute();
+        await audit(trx, actor, 'run.approve', runId, { applied: apply.length, skipped: held.length - apply.length });
+        return { applied: apply.length, skipped: held.length - apply.length };
+      });
+    });
+  }
+
+  /** Drop the held removals of a run. */
+  async reject(runId: string, actor: string): Promise<{ rejected: number }> {
+    return this.db.transaction(async (trx) => {
+      const res = await trx.updateTable('held_changes').set({ status: 'rejected' }).where('run_id', '=', runId).where('status', '=', 'held').executeTakeFirst();
+      const n = Number(res.numUpdatedRows);
+      if (n === 0) throw new ConflictError(`run '${runId}' has no held changes`);
+      await trx.updateTable('runs').set({ status: 'succeeded' }).where('id', '=', runId).where('status', '=', 'held').execute();
+      await audit(trx, actor, 'run.reject', runId, { rejected: n });
+      return { rejected: n };
+    });
   }
 }
 
-function chunk<T>(list: T[], size = 500): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
-  return out;
+export class NotFoundError extends Error {}
+export class ConflictError extends Error {}
+
+/** A connector's stored settings, validated; a stored value that no longer validates falls back to defaults. */
+export async function loadSettings(db: Db, connectorId: string, log: NonNullable<ReconcilerOptions['log']> = () => {}): Promise<ConnectorSettings> {
+  const row = await db.kysely.selectFrom('connectors').select('settings').where('id', '=', connectorId).executeTakeFirst();
+  try {
+    return validateSettings(row ? JSON.parse(row.settings) : {});
+  } catch (e) {
+    log('error', `connector ${connectorId}: stored settings are invalid; using the defaults`, { err: String(e) });
+    return DEFAULT_SETTINGS;
+  }
+}
+
+/** Incremental work for one connector's marks. */
+async function reconcileMarks(pass: ConnectorPass, marks: Mark[]): Promise<void> {
+  const users = new Set<string>();
+  const groups = new Set<string>();
+  const pairs = new Map<string, Set<string>>(); // provider group → provider members
+  const addPair = (g: string, m: string) => {
+    const s = pairs.get(g) ?? new Set<string>();
+    s.add(m);
+    pairs.set(g, s);
+  };
+  for (const m of marks) {
+    if (m.kind === 'user') users.add(m.ref);
+    else if (m.kind === 'group') groups.add(m.ref);
+    else addPair(m.ref, m.ref2);
+  }
+  pass.count('read', users.size + groups.size);
+  const changedUsers = await pass.reconcileUsers([...users]);
+  const relinked = await pass.reconcileGroups([...groups]);
+
+  // A new (or adopted, or back in scope) directory user: every group the provider has it in.
+  for (const part of chunk(changedUsers)) {
+    const rows = await pass.trx.selectFrom('mirror_members').select(['group_id', 'member_id']).where('connector_id', '=', pass.connectorId).where('member_id', 'in', part).execute();
+    for (const r of rows) addPair(r.group_id, r.member_id);
+  }
+  // A provider group that now feeds other directory groups: every member, in old and new.
+  const extraTargets = new Map<string, string[]>();
+  for (const { source, previous } of relinked) {
+    extraTargets.set(source, previous);
+    const rows = await pass.trx.selectFrom('mirror_members').select('member_id').where('connector_id', '=', pass.connectorId).where('group_id', '=', source).execute();
+    for (const r of rows) addPair(source, r.member_id);
+  }
+  for (const [source, members] of pairs) await pass.reconcilePairs(source, [...members], extraTargets.get(source) ?? []);
+}
+
+type Decide = (pass: ConnectorPass, removals: PendingRemoval[]) => Promise<void>;
+
+/** A full pass on `db` (the store, a transaction scoped to a preview, or a snapshot copy). */
+async function runFullPass(db: Db, runs: RunRecorder, connectorId: string, settings: ConnectorSettings, trigger: string, decide: Decide): Promise<string> {
+  const runId = await db.transaction((trx) => runs.open(trx, connectorId, trigger));
+  const removals: PendingRemoval[] = [];
+  const inBatch = async (work: (pass: ConnectorPass) => Promise<void>) =>
+    db.transaction(async (trx) => {
+      const counters: RunCounters = {};
+      const pass = new ConnectorPass(trx, connectorId, settings, runId, counters, runs);
+      await work(pass);
+      removals.push(...pass.pendingRemovals);
+      await pass.flushFeed();
+      await runs.addCounters(trx, runId, counters);
+    });
+  try {
+    // Users: every provider record, in id order, a batch at a time.
+    for (let after = ''; ; ) {
+      const ids = (
+        await db.kysely.selectFrom('mirror_users').select('id').where('connector_id', '=', connectorId).where('id', '>', after).orderBy('id').limit(FULL_PASS_BATCH).execute()
+      ).map((r) => r.id);
+      if (ids.length === 0) break;
+      after = ids[ids.length - 1]!;
+      await inBatch(async (pass) => {
+        pass.count('read', ids.length);
+        await pass.reconcileUsers(ids);
+      });
+    }
+    // Directory users whose provider record is gone, not yet cleaned up.
+    const gone = (
+      await db.kysely
+        .selectFrom('directory_users as du')
+        .select('du.source_id')
+        .where('du.owner_connector_id', '=', connectorId)
+        .where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom('mirror_users as mu').select('mu.id').whereRef('mu.connector_id', '=', 'du.owner_connector_id').whereRef('mu.id', '=', 'du.source_id'))),
+        )
+        .execute()
+    ).map((r) => r.source_id!);
+    for (const part of chunk(gone, FULL_PASS_BATCH)) await inBatch((pass) => pass.reconcileUsers(part).then(() => undefined));
+
+    // Groups: which directory groups each provider group feeds.
+    for (let after = ''; ; ) {
+      const ids = (
+        await db.kysely.selectFrom('mirror_groups').select('id').where('connector_id', '=', connectorId).where('id', '>', after).orderBy('id').limit(FULL_PASS_BATCH).execute()
+      ).map((r) => r.id);
+      if (ids.length === 0) break;
+      after = ids[ids.length - 1]!;
+      await inBatch(async (pass) => {
+        pass.count('read', ids.length);
+        await pass.reconcileGroups(ids);
+      });
+    }
+    // Memberships: every directory group this connector feeds or has memberships in, compared whole.
+    const managedBy = `connector:${connectorId}`;
+    const groupIds = [
+      ...new Set([
+        ...(await db.kysely.selectFrom('group_links').select('group_id').distinct().where('connector_id', '=', connectorId).execute()).map((r) => r.group_id),
+        ...(await db.kysely.selectFrom('directory_memberships').select('group_id').distinct().where('managed_by', '=', managedBy).execute()).map((r) => r.group_id),
+      ]),
+    ].sort();
+    for (const part of chunk(groupIds, 50)) {
+      await inBatch(async (pass) => {
+        for (const g of part) await pass.reconcileGroupMembers(g);
+      });
+    }
+    // Removals, decided once for the whole run.
+    await db.transaction(async (trx) => {
+      const counters: RunCounters = {};
+      const pass = new ConnectorPass(trx, connectorId, settings, runId, counters, runs);
+      await decide(pass, removals);
+      await pass.flushFeed();
+      await runs.addCounters(trx, runId, counters);
+    });
+    const held = await db.kysely.selectFrom('held_changes').select('seq').where('run_id', '=', runId).limit(1).execute();
+    await runs.finish(runId, held.length ? 'held' : 'succeeded');
+  } catch (e) {
+    await runs.finish(runId, 'failed', String(e));
+    throw e;
+  }
+  return runId;
+}
+
+async function report(db: Db, runId: string, settings: ConnectorSettings): Promise<PassReport> {
+  const run = await db.kysely.selectFrom('runs').selectAll().where('id', '=', runId).executeTakeFirstOrThrow();
+  const changes = await db.kysely.selectFrom('change_feed').select(['entity', 'entity_id', 'op', 'data']).where('run_id', '=', runId).orderBy('seq').execute();
+  const held = await db.kysely.selectFrom('held_changes').select(['user_id', 'op', 'data']).where('run_id', '=', runId).where('status', '=', 'held').orderBy('seq').execute();
+  const log = await db.kysely.selectFrom('run_logs').select(['level', 'message']).where('run_id', '=', runId).orderBy('seq').execute();
+  // Seats of licence groups: now, and before this run's membership changes.
+  const seats: PassReport['seats'] = [];
+  for (const licence of settings.group.licences) {
+    const g = await db.kysely.selectFrom('directory_groups').select('id').where('name_key', '=', licence.group.toLowerCase()).executeTakeFirst();
+    let after = 0;
+    if (g) {
+      const r = await db.kysely
+        .selectFrom('directory_memberships as m')
+        .innerJoin('directory_users as u', 'u.id', 'm.user_id')
+        .select((eb) => eb.fn.count<number | string>('m.user_id').distinct().as('n'))
+        .where('m.group_id', '=', g.id)
+        .where('u.active', '=', 1)
+        .executeTakeFirst();
+      after = Number(r?.n ?? 0);
+    }
+    const added = changes.filter((c) => c.entity === 'membership' && c.op === 'add' && g && (JSON.parse(c.data) as { groupId: string }).groupId === g.id).length;
+    const removed = changes.filter((c) => c.entity === 'membership' && c.op === 'remove' && g && (JSON.parse(c.data) as { groupId: string }).groupId === g.id).length;
+    seats.push({ group: licence.group, seats: licence.seats, before: after - added + removed, after });
+  }
+  return {
+    runId,
+    status: run.status,
+    counters: JSON.parse(run.counters) as RunCounters,
+    changes: changes.map((c) => ({ entity: c.entity, entityId: c.entity_id, op: c.op, data: JSON.parse(c.data) })),
+    held: held.map((h) => ({ userId: h.user_id, op: h.op, data: JSON.parse(h.data) })),
+    log,
+    seats,
+  };
 }

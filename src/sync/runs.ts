@@ -1,5 +1,5 @@
 // Runs: one sync execution with counters, log lines and peak memory. For SCIM push a run is a window of
-// activity that ends after a quiet period; pull sources (later) open and close their runs explicitly.
+// activity that ends after a quiet period; full passes (settings change, manual) open and close their own.
 
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
@@ -12,18 +12,25 @@ export type RunCounters = Partial<
     | 'read'
     | 'created'
     | 'updated'
+    | 'adopted'
     | 'activated'
     | 'deactivated'
     | 'deleted'
+    | 'skipped'
     | 'conflicts'
+    | 'held'
+    | 'seatsHeld'
     | 'groupsCreated'
     | 'groupsRenamed'
     | 'groupsOrphaned'
+    | 'groupsDeleted'
     | 'membershipsAdded'
     | 'membershipsRemoved',
     number
   >
 >;
+
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'aborted' | 'held';
 
 type Trx = Kysely<Database>;
 
@@ -34,16 +41,7 @@ export class RunRecorder {
     private readonly quietPeriodMs: number,
   ) {}
 
-  /** The open SCIM push run of a connector, opened when there is none. */
-  async pushRun(trx: Trx, connectorId: string): Promise<string> {
-    const open = await trx
-      .selectFrom('runs')
-      .select('id')
-      .where('connector_id', '=', connectorId)
-      .where('trigger', '=', 'scim-push')
-      .where('status', '=', 'running')
-      .executeTakeFirst();
-    if (open) return open.id;
+  async open(trx: Trx, connectorId: string, trigger: string): Promise<string> {
     const id = randomUUID();
     const at = now();
     await trx
@@ -51,7 +49,7 @@ export class RunRecorder {
       .values({
         id,
         connector_id: connectorId,
-        trigger: 'scim-push',
+        trigger,
         status: 'running',
         started_at: at,
         ended_at: null,
@@ -63,6 +61,23 @@ export class RunRecorder {
       })
       .execute();
     return id;
+  }
+
+  /** The open SCIM push run of a connector, opened when there is none. */
+  async pushRun(trx: Trx, connectorId: string): Promise<string> {
+    const open = await trx
+      .selectFrom('runs')
+      .select('id')
+      .where('connector_id', '=', connectorId)
+      .where('trigger', '=', 'scim-push')
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return open ? open.id : this.open(trx, connectorId, 'scim-push');
+  }
+
+  async counters(trx: Trx, runId: string): Promise<RunCounters> {
+    const row = await trx.selectFrom('runs').select('counters').where('id', '=', runId).executeTakeFirst();
+    return row ? (JSON.parse(row.counters) as RunCounters) : {};
   }
 
   async addCounters(trx: Trx, runId: string, add: RunCounters): Promise<void> {
@@ -81,14 +96,40 @@ export class RunRecorder {
     await trx.insertInto('run_logs').values({ run_id: runId, at: now(), level, message }).execute();
   }
 
-  /** End push runs that have been quiet for the quiet period. */
-  async closeQuiet(): Promise<void> {
-    const cutoff = new Date(Date.now() - this.quietPeriodMs).toISOString();
+  async finish(runId: string, status: RunStatus, error?: string): Promise<void> {
     await this.db.kysely
       .updateTable('runs')
-      .set({ status: 'succeeded', ended_at: now() })
+      .set({ status, ended_at: now(), error: error ?? null, peak_rss: process.memoryUsage().rss })
+      .where('id', '=', runId)
+      .where('status', 'in', ['running', 'held'])
+      .execute();
+  }
+
+  /** End push runs that have been quiet for the quiet period (held when changes wait for approval). */
+  async closeQuiet(): Promise<void> {
+    const cutoff = new Date(Date.now() - this.quietPeriodMs).toISOString();
+    const quiet = await this.db.kysely
+      .selectFrom('runs')
+      .select('id')
       .where('trigger', '=', 'scim-push')
       .where('status', '=', 'running')
+      .where('last_activity_at', '<', cutoff)
+      .execute();
+    for (const { id } of quiet) {
+      const held = await this.db.kysely.selectFrom('held_changes').select('seq').where('run_id', '=', id).where('status', '=', 'held').limit(1).execute();
+      await this.finish(id, held.length ? 'held' : 'succeeded');
+    }
+  }
+
+  /** Runs a killed instance left running are marked aborted; their work resumes from durable state. */
+  async abortStale(staleAfterMs: number): Promise<void> {
+    const cutoff = new Date(Date.now() - staleAfterMs).toISOString();
+    await this.db.kysely
+      .updateTable('runs')
+      .set({ status: 'aborted', ended_at: now(), error: 'the instance running it stopped' })
+      .where('status', '=', 'running')
+      .where('trigger', '!=', 'scim-push')
+      .where('holder', '!=', this.holder)
       .where('last_activity_at', '<', cutoff)
       .execute();
   }

@@ -1,0 +1,284 @@
+// The admin REST API under /api: connectors and their settings, preview, sync, runs with held changes,
+// local users, audit. Authenticated by admin API tokens; every change is written to the audit log.
+// Errors: {"error": {"code", "message", "details"?}} with the HTTP status.
+
+import { randomUUID } from 'node:crypto';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
+import { directoryKey } from '../domain/rules.ts';
+import type { ConnectorSettings } from '../domain/settings.ts';
+import { SettingsError, settingsPatch, validateSettings } from '../domain/settings-validate.ts';
+import type { Db } from '../store/db.ts';
+import { isUniqueViolation, now } from '../store/db.ts';
+import type { ConnectorStore } from '../store/connectors.ts';
+import { audit } from '../store/connectors.ts';
+import type { PassReport, Reconciler } from '../sync/reconciler.ts';
+import { ConflictError, loadSettings, NotFoundError } from '../sync/reconciler.ts';
+import type { AdminTokenStore } from './tokens.ts';
+
+export interface AdminRoutesOptions {
+  db: Db;
+  connectors: ConnectorStore;
+  reconciler: Reconciler;
+  tokens: AdminTokenStore;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    actor?: string;
+  }
+}
+
+const MAX_LISTED_CHANGES = 1000;
+
+function summarise(report: PassReport, limit = MAX_LISTED_CHANGES) {
+  return {
+    runId: report.runId,
+    status: report.status,
+    counters: report.counters,
+    totalChanges: report.changes.length,
+    changes: report.changes.slice(0, limit),
+    held: report.held,
+    seats: report.seats,
+    log: report.log,
+  };
+}
+
+function body<T extends Record<string, unknown>>(req: FastifyRequest): T {
+  const b = req.body;
+  if (b === undefined || b === null) return {} as T;
+  if (typeof b !== 'object' || Array.isArray(b)) throw new ApiError(400, 'invalid_body', 'the request body must be a JSON object');
+  return b as T;
+}
+
+export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions): Promise<void> {
+  const { db, connectors, reconciler, tokens } = opts;
+
+  app.addHook('onRequest', async (req) => {
+    const header = req.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    const token = match ? await tokens.verify(match[1]!) : undefined;
+    if (!token) throw new ApiError(401, 'unauthenticated', 'an admin API token is required (Authorization: Bearer <token>)');
+    req.actor = `token:${token.label || token.id}`;
+  });
+
+  app.setErrorHandler((error: FastifyError | ApiError, req, reply) => {
+    if (error instanceof ApiError) return reply.code(error.status).send({ error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } });
+    if (error instanceof SettingsError) return reply.code(400).send({ error: { code: 'invalid_settings', message: error.message, details: error.errors } });
+    if (error instanceof NotFoundError) return reply.code(404).send({ error: { code: 'not_found', message: error.message } });
+    if (error instanceof ConflictError) return reply.code(409).send({ error: { code: 'conflict', message: error.message } });
+    const status = (error as FastifyError).statusCode;
+    if (status && status < 500) return reply.code(status).send({ error: { code: (error as FastifyError).code ?? 'bad_request', message: error.message } });
+    req.log.error({ err: error }, 'admin API error');
+    return reply.code(500).send({ error: { code: 'internal', message: 'internal error; nothing was changed' } });
+  });
+  app.setNotFoundHandler(async (_req, reply) => reply.code(404).send({ error: { code: 'not_found', message: 'no such API endpoint' } }));
+
+  async function connectorOr404(id: string) {
+    const c = await connectors.get(id);
+    if (!c) throw new ApiError(404, 'not_found', `no connector '${id}'`);
+    return c;
+  }
+
+  const wait = (req: FastifyRequest) => (req.query as Record<string, string | undefined>).wait !== 'false';
+
+  // ---------------------------------------------------------------- connectors and settings
+  app.get('/connectors', async () => {
+    const list = await connectors.list();
+    return { connectors: list.map(({ settings: _s, ...c }) => c) };
+  });
+
+  app.get('/connectors/:id', async (req) => {
+    const c = await connectorOr404((req.params as { id: string }).id);
+    return { ...c, settings: await loadSettings(db, c.id) };
+  });
+
+  app.get('/connectors/:id/settings', async (req) => {
+    const c = await connectorOr404((req.params as { id: string }).id);
+    return loadSettings(db, c.id);
+  });
+
+  /** Save settings (PUT: the whole document, defaults fill gaps; PATCH: a partial update) and re-evaluate. */
+  async function saveSettings(req: FastifyRequest, reply: FastifyReply, partial: boolean) {
+    const c = await connectorOr404((req.params as { id: string }).id);
+    const current = await loadSettings(db, c.id);
+    const next: ConnectorSettings = partial ? settingsPatch(current, body(req)) : validateSettings(body(req));
+    await db.transaction(async (trx) => {
+      await trx.updateTable('connectors').set({ settings: JSON.stringify(next), updated_at: now() }).where('id', '=', c.id).execute();
+      await audit(trx, req.actor!, 'settings.update', c.id, { before: current, after: next });
+    });
+    // Changing a rule re-evaluates the directory from the mirror, without asking the provider again.
+    const run = reconciler.fullPass(c.id, 'settings-change', next);
+    if (!wait(req)) {
+      run.catch((e) => req.log.error({ err: e }, 're-evaluation after a settings change failed'));
+      return reply.code(202).send({ settings: next, reevaluation: 'started' });
+    }
+    return { settings: next, reevaluation: summarise(await run, 100) };
+  }
+  app.put('/connectors/:id/settings', (req, reply) => saveSettings(req, reply, false));
+  app.patch('/connectors/:id/settings', (req, reply) => saveSettings(req, reply, true));
+
+  /** The full plan for the current mirror and candidate settings (the stored ones when none are given). */
+  app.post('/connectors/:id/preview', async (req) => {
+    const c = await connectorOr404((req.params as { id: string }).id);
+    const b = body<{ settings?: unknown }>(req);
+    const current = await loadSettings(db, c.id);
+    const candidate = b.settings === undefined ? current : settingsPatch(current, b.settings);
+    const report = await reconciler.preview(c.id, candidate);
+    const limit = Math.min(Number((req.query as Record<string, string>).limit ?? MAX_LISTED_CHANGES) || MAX_LISTED_CHANGES, 100_000);
+    return { ...summarise(report, limit), settings: candidate };
+  });
+
+  app.post('/connectors/:id/sync', async (req, reply) => {
+    const c = await connectorOr404((req.params as { id: string }).id);
+    await audit(db.kysely, req.actor!, 'connector.sync', c.id, {});
+    const run = reconciler.fullPass(c.id, 'manual');
+    if (!wait(req)) {
+      run.catch((e) => req.log.error({ err: e }, 'manual sync failed'));
+      return reply.code(202).send({ status: 'started' });
+    }
+    return summarise(await run, 100);
+  });
+
+  // ---------------------------------------------------------------- runs and held changes
+  app.get('/runs', async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    let query = db.kysely.selectFrom('runs').selectAll().orderBy('started_at', 'desc').limit(Math.min(Number(q.limit ?? 50) || 50, 500));
+    if (q.connector) query = query.where('connector_id', '=', q.connector);
+    if (q.status) query = query.where('status', '=', q.status);
+    const rows = await query.execute();
+    return { runs: rows.map((r) => ({ id: r.id, connectorId: r.connector_id, trigger: r.trigger, status: r.status, startedAt: r.started_at, endedAt: r.ended_at, counters: JSON.parse(r.counters), peakRss: Number(r.peak_rss), error: r.error })) };
+  });
+
+  app.get('/runs/:id', async (req) => {
+    const id = (req.params as { id: string }).id;
+    const r = await db.kysely.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!r) throw new ApiError(404, 'not_found', `no run '${id}'`);
+    const log = await db.kysely.selectFrom('run_logs').select(['at', 'level', 'message']).where('run_id', '=', id).orderBy('seq').limit(1000).execute();
+    const held = await db.kysely.selectFrom('held_changes').select(['user_id', 'op', 'data', 'status']).where('run_id', '=', id).orderBy('seq').limit(10_000).execute();
+    const changes = await db.kysely.selectFrom('change_feed').select(['seq', 'entity', 'entity_id', 'op', 'data']).where('run_id', '=', id).orderBy('seq').limit(1000).execute();
+    return {
+      id: r.id,
+      connectorId: r.connector_id,
+      trigger: r.trigger,
+      status: r.status,
+      startedAt: r.started_at,
+      endedAt: r.ended_at,
+      counters: JSON.parse(r.counters),
+      peakRss: Number(r.peak_rss),
+      error: r.error,
+      log,
+      held: held.map((h) => ({ userId: h.user_id, op: h.op, status: h.status, ...JSON.parse(h.data) })),
+      changes: changes.map((c) => ({ seq: Number(c.seq), entity: c.entity, entityId: c.entity_id, op: c.op, data: JSON.parse(c.data) })),
+    };
+  });
+
+  app.post('/runs/:id/approve', async (req) => reconciler.approve((req.params as { id: string }).id, req.actor!));
+  app.post('/runs/:id/reject', async (req) => reconciler.reject((req.params as { id: string }).id, req.actor!));
+
+  // ---------------------------------------------------------------- directory: local users
+  app.get('/users', async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    let query = db.kysely.selectFrom('directory_users').selectAll().orderBy('username_key').limit(Math.min(Number(q.limit ?? 100) || 100, 1000));
+    // substring search on the folded name (instr/strpos: no LIKE wildcards to escape)
+    if (q.search) query = query.where(sql<boolean>`${db.dialect === 'sqlite' ? sql`instr` : sql`strpos`}(username_key, ${directoryKey(q.search)}) > 0`);
+    const rows = await query.execute();
+    return { users: rows.map(userJson) };
+  });
+
+  app.get('/users/:id', async (req) => {
+    const id = (req.params as { id: string }).id;
+    const u = await db.kysely.selectFrom('directory_users').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!u) throw new ApiError(404, 'not_found', `no user '${id}'`);
+    const groups = await db.kysely
+      .selectFrom('directory_memberships as m')
+      .innerJoin('directory_groups as g', 'g.id', 'm.group_id')
+      .select(['g.id', 'g.name', 'm.managed_by'])
+      .where('m.user_id', '=', id)
+      .orderBy('g.name_key')
+      .execute();
+    const history = await db.kysely.selectFrom('change_feed').select(['seq', 'at', 'op', 'data', 'run_id']).where('entity', '=', 'user').where('entity_id', '=', id).orderBy('seq', 'desc').limit(100).execute();
+    return { ...userJson(u), groups: groups.map((g) => ({ id: g.id, name: g.name, managedBy: g.managed_by })), history: history.map((h) => ({ seq: Number(h.seq), at: h.at, op: h.op, runId: h.run_id, data: JSON.parse(h.data) })) };
+  });
+
+  /** A local user: created by an administrator, owned by no connector (copy behaviour may adopt it). */
+  app.post('/users', async (req, reply) => {
+    const b = body<{ username?: unknown; email?: unknown; displayName?: unknown; active?: unknown; groups?: unknown }>(req);
+    if (typeof b.username !== 'string' || b.username.trim() === '' || b.username.length > 255) throw new ApiError(400, 'invalid_user', "'username' must be a non-empty string of at most 255 characters");
+    if (b.email !== undefined && b.email !== null && typeof b.email !== 'string') throw new ApiError(400, 'invalid_user', "'email' must be a string");
+    if (b.displayName !== undefined && typeof b.displayName !== 'string') throw new ApiError(400, 'invalid_user', "'displayName' must be a string");
+    if (b.active !== undefined && typeof b.active !== 'boolean') throw new ApiError(400, 'invalid_user', "'active' must be a boolean");
+    const groups = b.groups === undefined ? [] : b.groups;
+    if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string' || g.trim() === '')) throw new ApiError(400, 'invalid_user', "'groups' must be a list of group names");
+    const id = randomUUID();
+    const at = now();
+    try {
+      await db.transaction(async (trx) => {
+        const user = {
+          id,
+          username: b.username as string,
+          username_key: directoryKey(b.username as string),
+          email: (b.email as string | undefined) ?? null,
+          display_name: (b.displayName as string | undefined) ?? (b.username as string),
+          active: b.active === false ? 0 : 1,
+          attributes: '{}',
+          owner_connector_id: null,
+          source_id: null,
+          in_scope: 1,
+          created_at: at,
+          updated_at: at,
+        };
+        await trx.insertInto('directory_users').values(user).execute();
+        await trx.insertInto('change_feed').values({ at, connector_id: null, run_id: null, entity: 'user', entity_id: id, op: 'create', data: JSON.stringify({ after: { username: user.username, email: user.email, displayName: user.display_name, active: user.active === 1 }, by: req.actor }) }).execute();
+        for (const name of groups as string[]) {
+          const key = directoryKey(name);
+          let g = await trx.selectFrom('directory_groups').select('id').where('name_key', '=', key).executeTakeFirst();
+          if (!g) {
+            g = { id: randomUUID() };
+            await trx.insertInto('directory_groups').values({ id: g.id, name, name_key: key, owner_connector_id: null, source_id: null, created_at: at, updated_at: at }).execute();
+            await trx.insertInto('change_feed').values({ at, connector_id: null, run_id: null, entity: 'group', entity_id: g.id, op: 'create', data: JSON.stringify({ name, by: req.actor }) }).execute();
+          }
+          await trx.insertInto('directory_memberships').values({ group_id: g.id, user_id: id, managed_by: 'local', created_at: at }).onConflict((oc) => oc.doNothing()).execute();
+          await trx.insertInto('change_feed').values({ at, connector_id: null, run_id: null, entity: 'membership', entity_id: `${g.id}:${id}`, op: 'add', data: JSON.stringify({ groupId: g.id, userId: id, managedBy: 'local', by: req.actor }) }).execute();
+        }
+        await audit(trx, req.actor!, 'user.create', id, { username: user.username, groups });
+      });
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new ApiError(409, 'username_taken', `a user named '${String(b.username)}' already exists`);
+      throw e;
+    }
+    return reply.code(201).send(userJson((await db.kysely.selectFrom('directory_users').selectAll().where('id', '=', id).executeTakeFirst())!));
+  });
+
+  app.get('/audit', async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    const rows = await db.kysely.selectFrom('audit_log').selectAll().orderBy('seq', 'desc').limit(Math.min(Number(q.limit ?? 100) || 100, 1000)).execute();
+    return { entries: rows.map((r) => ({ seq: Number(r.seq), at: r.at, actor: r.actor, action: r.action, target: r.target, details: JSON.parse(r.details) })) };
+  });
+}
+
+function userJson(u: { id: string; username: string; email: string | null; display_name: string; active: number | string; attributes: string; owner_connector_id: string | null; source_id: string | null; created_at: string; updated_at: string; in_scope?: number | string }) {
+  return {
+    id: u.id,
+    username: u.username,
+    email: u.email,
+    displayName: u.display_name,
+    active: Number(u.active) === 1,
+    attributes: JSON.parse(u.attributes) as Record<string, string>,
+    owner: u.owner_connector_id ? { connectorId: u.owner_connector_id, sourceId: u.source_id } : 'local',
+    inScope: u.in_scope === undefined ? true : Number(u.in_scope) === 1,
+    createdAt: u.created_at,
+    updatedAt: u.updated_at,
+  };
+}
