@@ -1,6 +1,7 @@
 // The usersync command: `serve` runs the service; the other commands manage connectors and tokens
 // directly in the store (the same DATABASE_URL as the service).
 
+import fs from 'node:fs';
 import os from 'node:os';
 import { Command, CommanderError } from 'commander';
 import { loadConfig } from './config.ts';
@@ -9,7 +10,10 @@ import { buildService } from './server/app.ts';
 import type { Db } from './store/db.ts';
 import { openStore } from './store/db.ts';
 import type { ConnectorKind } from './store/connectors.ts';
-import { ConnectorStore } from './store/connectors.ts';
+import { AdminTokenStore } from './admin/tokens.ts';
+import { SettingsError, settingsPatch } from './domain/settings-validate.ts';
+import { audit, ConnectorStore } from './store/connectors.ts';
+import { ConflictError, loadSettings, NotFoundError, Reconciler } from './sync/reconciler.ts';
 
 const actor = `cli:${os.userInfo().username}`;
 
@@ -165,7 +169,131 @@ export function buildCli(): Command {
         console.log(`token ${tokenId} revoked`);
       }),
     );
+  const adminToken = program.command('admin-token').description('manage admin API tokens (for /api)');
+  adminToken
+    .command('create')
+    .description('create an admin API token (shown once)')
+    .option('--label <label>', 'a note to recognise the token by', '')
+    .action((o: { label: string }) =>
+      withStore(async (db) => {
+        const { token: value, info } = await new AdminTokenStore(db).create(o.label, actor);
+        console.log(`admin token ${info.id} created:`);
+        console.log(value);
+        console.log('It is shown only now.');
+      }),
+    );
+  adminToken
+    .command('list')
+    .description('list admin API tokens (never their values)')
+    .action(() =>
+      withStore(async (db) => {
+        const list = await new AdminTokenStore(db).list();
+        console.log(table(list.map((t) => ({ id: t.id, label: t.label, created: t.createdAt, revoked: t.revokedAt ?? '' }))));
+      }),
+    );
+  adminToken
+    .command('revoke <tokenId>')
+    .description('revoke an admin API token')
+    .action((tokenId: string) =>
+      withStore(async (db) => {
+        if (!(await new AdminTokenStore(db).revoke(tokenId, actor))) throw new UserError(`no valid admin token '${tokenId}'`);
+        console.log(`admin token ${tokenId} revoked`);
+      }),
+    );
+
+  program
+    .command('settings <connector>')
+    .description("show a connector's user and group sync settings, or set them from a JSON file")
+    .option('--set <file>', 'JSON file with settings (a partial document updates only what it names)')
+    .action((connectorId: string, o: { set?: string }) =>
+      withStore(async (db) => {
+        if (!(await new ConnectorStore(db).get(connectorId))) throw new UserError(`no connector '${connectorId}'`);
+        const current = await loadSettings(db, connectorId);
+        if (!o.set) {
+          console.log(JSON.stringify(current, null, 2));
+          return;
+        }
+        const next = settingsPatch(current, readJson(o.set));
+        await db.transaction(async (trx) => {
+          await trx.updateTable('connectors').set({ settings: JSON.stringify(next), updated_at: new Date().toISOString() }).where('id', '=', connectorId).execute();
+          await audit(trx, actor, 'settings.update', connectorId, { before: current, after: next });
+        });
+        const report = await new Reconciler(db).fullPass(connectorId, 'settings-change', next);
+        console.log(`settings saved; re-evaluation run ${report.runId}: ${report.status}`);
+        printCounters(report.counters);
+      }),
+    );
+
+  program
+    .command('preview <connector>')
+    .description('show what a full sync would change, with the stored or the given settings, without changing anything')
+    .option('--settings <file>', 'candidate settings (JSON; a partial document changes only what it names)')
+    .option('--all', 'list every change, not only the first 50')
+    .action((connectorId: string, o: { settings?: string; all?: boolean }) =>
+      withStore(async (db) => {
+        if (!(await new ConnectorStore(db).get(connectorId))) throw new UserError(`no connector '${connectorId}'`);
+        const current = await loadSettings(db, connectorId);
+        const candidate = o.settings ? settingsPatch(current, readJson(o.settings)) : current;
+        const report = await new Reconciler(db).preview(connectorId, candidate);
+        console.log(`preview for ${connectorId}: ${report.changes.length} changes${report.held.length ? `, ${report.held.length} held by the deletion limit` : ''}`);
+        printCounters(report.counters);
+        for (const s of report.seats) console.log(`licence ${s.group}: ${s.before} → ${s.after} of ${s.seats} seats`);
+        for (const c of o.all ? report.changes : report.changes.slice(0, 50)) console.log(`  ${c.entity} ${c.op} ${describeChange(c.data)}`);
+        if (!o.all && report.changes.length > 50) console.log(`  … ${report.changes.length - 50} more (--all lists them)`);
+        for (const h of report.held) console.log(`  held: ${h.op} ${describeChange(h.data)}`);
+        for (const l of report.log.filter((x) => x.level !== 'info')) console.log(`  ${l.level}: ${l.message}`);
+      }),
+    );
+
+  program
+    .command('sync <connector>')
+    .description('re-evaluate every user, group and membership of a connector from its mirror now')
+    .action((connectorId: string) =>
+      withStore(async (db) => {
+        if (!(await new ConnectorStore(db).get(connectorId))) throw new UserError(`no connector '${connectorId}'`);
+        await audit(db.kysely, actor, 'connector.sync', connectorId, {});
+        const report = await new Reconciler(db).fullPass(connectorId, 'manual');
+        console.log(`run ${report.runId}: ${report.status}`);
+        printCounters(report.counters);
+      }),
+    );
+
+  for (const verb of ['approve', 'reject'] as const) {
+    program
+      .command(`${verb} <run>`)
+      .description(verb === 'approve' ? 'apply the deactivations and deletions a run held at the deletion limit' : "drop a run's held deactivations and deletions")
+      .action((runId: string) =>
+        withStore(async (db) => {
+          const r = new Reconciler(db);
+          try {
+            const result = verb === 'approve' ? await r.approve(runId, actor) : await r.reject(runId, actor);
+            console.log(`run ${runId}: ${JSON.stringify(result)}`);
+          } catch (e) {
+            if (e instanceof NotFoundError || e instanceof ConflictError) throw new UserError(e.message);
+            throw e;
+          }
+        }),
+      );
+  }
   return program;
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UserError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+}
+
+function printCounters(counters: Record<string, number | undefined>): void {
+  const parts = Object.entries(counters).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`);
+  console.log(parts.length ? `  ${parts.join(', ')}` : '  no changes');
+}
+
+function describeChange(data: unknown): string {
+  const d = data as Record<string, unknown>;
+  return String(d.username ?? d.name ?? (d.from !== undefined ? `${String(d.from)} → ${String(d.to)}` : JSON.stringify(d)));
 }
 
 class UserError extends Error {}
@@ -177,7 +305,7 @@ async function main(argv: string[]): Promise<void> {
     if (e instanceof CommanderError) process.exit(e.exitCode);
     const msg = e instanceof Error ? e.message : String(e);
     process.stderr.write(`usersync: ${msg}\n`);
-    process.exit(e instanceof UserError ? 2 : 1);
+    process.exit(e instanceof UserError || e instanceof SettingsError ? 2 : 1);
   }
 }
 

@@ -74,6 +74,7 @@ const index = (path: string, i: number): string => `${path}[${i}]`;
 
 function typeName(v: unknown): string {
   if (v === null) return 'null';
+  if (v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'a list';
   return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
@@ -88,6 +89,11 @@ class Checker {
     this.errors.push(position === undefined ? { path, message } : { path, message, position });
   }
 
+  /** `path` holds `v`, which is not what it should be. */
+  wrong(path: string, expected: string, v: unknown): void {
+    this.add(path, v === undefined ? `is required (${expected})` : `must be ${expected}, not ${typeName(v)}`);
+  }
+
   expression(path: string, e: unknown): void {
     if (!(e instanceof ExpressionError)) throw e;
     this.add(path, e.message, e.position);
@@ -96,7 +102,7 @@ class Checker {
   /** An object with only the given keys; reports the others. Undefined (reported) when not an object. */
   record(v: unknown, path: string, keys: Keys<object> | readonly string[]): Obj | undefined {
     if (!isObject(v)) {
-      this.add(path, `must be an object, not ${typeName(v)}`);
+      this.wrong(path, 'an object', v);
       return undefined;
     }
     const known = Array.isArray(keys) ? keys : Object.keys(keys);
@@ -114,13 +120,13 @@ class Checker {
   }
 
   bool(v: unknown, path: string): boolean {
-    if (typeof v !== 'boolean') this.add(path, `must be true or false, not ${typeName(v)}`);
+    if (typeof v !== 'boolean') this.wrong(path, 'true or false', v);
     return v === true;
   }
 
   str(v: unknown, path: string): string {
     if (typeof v !== 'string') {
-      this.add(path, `must be a string, not ${typeName(v)}`);
+      this.wrong(path, 'a string', v);
       return '';
     }
     return v;
@@ -136,7 +142,7 @@ class Checker {
 
   list<T>(v: unknown, path: string, item: (x: unknown, path: string, i: number) => T): T[] {
     if (!Array.isArray(v)) {
-      this.add(path, `must be a list, not ${typeName(v)}`);
+      this.wrong(path, 'a list', v);
       return [];
     }
     return v.map((x, i) => item(x, index(path, i), i));
@@ -203,6 +209,14 @@ function userSettings(ck: Checker, input: unknown, base: UserSyncSettings): User
   const u = ck.merge(input, base, 'user', USER_KEYS);
   if (!u) return base;
   const ops = ck.merge(u.operations === base.operations ? undefined : u.operations, base.operations, 'user.operations', OPERATION_KEYS);
+  const operations = ops
+    ? {
+        create: ck.bool(ops.create, 'user.operations.create'),
+        update: ck.bool(ops.update, 'user.operations.update'),
+        activate: ck.bool(ops.activate, 'user.operations.activate'),
+        deactivate: ck.bool(ops.deactivate, 'user.operations.deactivate'),
+      }
+    : base.operations;
   const conditionText = ck.str(u.condition, 'user.condition');
   let condition = conditionText;
   if (conditionText.trim() === '') condition = '';
@@ -214,12 +228,7 @@ function userSettings(ck: Checker, input: unknown, base: UserSyncSettings): User
     }
   }
   return {
-    operations: {
-      create: ck.bool(ops?.create, 'user.operations.create'),
-      update: ck.bool(ops?.update, 'user.operations.update'),
-      activate: ck.bool(ops?.activate, 'user.operations.activate'),
-      deactivate: ck.bool(ops?.deactivate, 'user.operations.deactivate'),
-    },
+    operations,
     username: mapping(ck, u.username, 'user.username'),
     email: mapping(ck, u.email, 'user.email'),
     displayName: mapping(ck, u.displayName, 'user.displayName'),
@@ -258,12 +267,14 @@ function mapping(ck: Checker, v: unknown, path: string): AttributeMapping {
 
 function transform(ck: Checker, v: unknown, path: string): Transform {
   if (!isObject(v)) {
-    ck.add(path, `a transform must be an object, not ${typeName(v)}`);
+    ck.wrong(path, 'an object with fn', v);
     return { fn: 'trim' };
   }
   const fn = v.fn;
   if (typeof fn !== 'string' || !(TRANSFORM_NAMES as readonly string[]).includes(fn)) {
-    ck.add(key(path, 'fn'), `unknown transform ${typeof fn === 'string' ? `'${fn}'` : typeName(fn)}; one of ${TRANSFORM_NAMES.join(', ')}`);
+    const names = TRANSFORM_NAMES.join(', ');
+    if (fn === undefined) ck.add(key(path, 'fn'), `is required (one of ${names})`);
+    else ck.add(key(path, 'fn'), `unknown transform ${typeof fn === 'string' ? `'${fn}'` : typeName(fn)}; one of ${names}`);
     return { fn: 'trim' };
   }
   switch (fn as Transform['fn']) {

@@ -236,6 +236,32 @@ describe.each(DIALECTS)('connector settings on %s', (dialect) => {
     await expect(reconciler.approve(run.runId, 'admin')).rejects.toThrow(/no held changes/);
   });
 
+  it('holds SCIM push deletions above the limit for the rest of the push window; the SCIM side is unaffected', async () => {
+    await store.db.kysely.updateTable('connectors').set({ settings: JSON.stringify(settings({ safety: { deletionLimit: { count: 2, percent: null } } })) }).where('id', '=', 'entra').execute();
+    const users = [];
+    for (let i = 0; i < 6; i++) users.push(await user(`push-${i}@example.com`));
+    await reconciler.drain();
+    await mirror.delete('entra', 'User', users[0]!.id);
+    await reconciler.drain();
+    expect(await dirUser('push-0@example.com')).toMatchObject({ active: 0 });
+    for (const u of users.slice(1, 4)) await mirror.delete('entra', 'User', u.id);
+    await reconciler.drain();
+    // 1 + 3 > 2: the three are held, and so is anything later in the same window
+    await mirror.delete('entra', 'User', users[4]!.id);
+    await reconciler.drain();
+    const active = (await store.db.kysely.selectFrom('directory_users').select('username').where('active', '=', 1).orderBy('username').execute()).map((u) => u.username);
+    expect(active).toEqual(['push-1@example.com', 'push-2@example.com', 'push-3@example.com', 'push-4@example.com', 'push-5@example.com']);
+    expect(await mirror.get('entra', 'User', users[1]!.id)).toBeUndefined();
+    const held = await store.db.kysely.selectFrom('held_changes').select(['run_id', 'op']).execute();
+    expect(held).toHaveLength(4);
+    const quick = new Reconciler(store.db, { quietPeriodMs: 0 });
+    await new Promise((r) => setTimeout(r, 5));
+    await quick.runs.closeQuiet();
+    const run = await store.db.kysely.selectFrom('runs').select(['status']).where('id', '=', held[0]!.run_id).executeTakeFirst();
+    expect(run!.status).toBe('held');
+    expect(await quick.approve(held[0]!.run_id, 'admin')).toEqual({ applied: 4, skipped: 0 });
+  });
+
   it('lets a rejected hold stand and applies removals within a percentage limit', async () => {
     for (let i = 0; i < 10; i++) await user(`pl-${i}@example.com`);
     await reconciler.drain();
