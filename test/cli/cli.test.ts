@@ -7,7 +7,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConnectorStore, tokenMatches } from '../../src/store/connectors.ts';
+import { normaliseResource } from '../../src/domain/scim/resource.ts';
+import { RESOURCE_TYPES } from '../../src/domain/scim/schema.ts';
 import { openStore } from '../../src/store/db.ts';
+import { MirrorStore } from '../../src/store/mirror.ts';
+import { Reconciler } from '../../src/sync/reconciler.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -82,6 +86,43 @@ describe('usersync CLI', () => {
     expect(unknown.code).not.toBe(0);
   });
 
+  it('previews and saves settings from a file, refusing bad expressions with their position', async () => {
+    expect((await usersync('connector', 'create', 'Rules', '--id', 'rules')).code).toBe(0);
+    const db = await openStore({ url: env.DATABASE_URL });
+    const mirror = new MirrorStore(db);
+    for (const userName of ['ann@example.com', 'bob@example.com']) {
+      await mirror.create('rules', 'User', normaliseResource(RESOURCE_TYPES.User, { userName, userType: userName.startsWith('a') ? 'Member' : 'Guest' }).doc);
+    }
+    await new Reconciler(db).drain();
+    await db.close();
+    const bad = path.join(dir, 'bad.json');
+    fs.writeFileSync(bad, JSON.stringify({ user: { condition: 'userType eq' } }));
+    const refused = await usersync('settings', 'rules', '--set', bad);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('user.condition');
+    expect(refused.stderr).toContain('at position 11');
+
+    const good = path.join(dir, 'good.json');
+    fs.writeFileSync(good, JSON.stringify({ user: { condition: 'userType eq "Member"' } }));
+    const preview = await usersync('preview', 'rules', '--settings', good);
+    expect(preview.code).toBe(0);
+    expect(preview.stdout).toContain('deactivated 1');
+    expect(preview.stdout).toMatch(/user deactivate bob@example\.com/);
+    const saved = await usersync('settings', 'rules', '--set', good);
+    expect(saved.stdout).toMatch(/re-evaluation run \S+: succeeded/);
+    const shown = await usersync('settings', 'rules');
+    expect(JSON.parse(shown.stdout).user.condition).toBe('userType eq "Member"');
+  });
+
+  it('creates, lists and revokes admin API tokens', async () => {
+    const created = await usersync('admin-token', 'create', '--label', 'ci');
+    const [, id] = /admin token (\S+) created/.exec(created.stdout)!;
+    expect(created.stdout).toMatch(/^usa_/m);
+    expect((await usersync('admin-token', 'list')).stdout).toMatch(/ci/);
+    expect((await usersync('admin-token', 'revoke', id!)).code).toBe(0);
+    expect((await usersync('admin-token', 'revoke', id!)).code).toBe(2);
+  });
+
   it('records every change in the audit log with the operating-system user', async () => {
     const db = await openStore({ url: env.DATABASE_URL });
     const rows = await db.kysely.selectFrom('audit_log').select(['actor', 'action', 'target']).orderBy('seq').execute();
@@ -93,6 +134,11 @@ describe('usersync CLI', () => {
       'token.revoke',
       'connector.disable',
       'connector.delete',
+      'connector.create',
+      'token.create',
+      'settings.update',
+      'admin-token.create',
+      'admin-token.revoke',
     ]);
     expect(rows.every((r) => r.actor === `cli:${os.userInfo().username}`)).toBe(true);
   });
