@@ -30,13 +30,13 @@ export class ExpressionError extends Error {
 }
 
 export type PathReader = (doc: ScimDoc) => string | undefined;
-type Renderer = (doc: ScimDoc, value: string | undefined) => string;
-type Step = (value: string | undefined, doc: ScimDoc) => string | undefined;
+export type TemplateRenderer = (doc: ScimDoc, value: string | undefined) => string;
+export type TransformStep = (value: string | undefined, doc: ScimDoc) => string | undefined;
 
 const User = RESOURCE_TYPES.User;
 
 /** Absent, or nothing but whitespace. */
-export function isEmptyValue(v: string | undefined): v is undefined {
+function isEmptyValue(v: string | undefined): v is undefined {
   return v === undefined || v.trim() === '';
 }
 
@@ -197,20 +197,20 @@ function closingBrace(template: string, from: number): number {
   return -1;
 }
 
-const templateCache = new Map<string, Renderer>();
+const templateCache = new Map<string, TemplateRenderer>();
 
 /**
  * Compile a template: literal text with `${path}` placeholders (any source path; `${value}` is the current
  * value). There is no escape: a `$` not followed by `{` is literal. Throws ExpressionError whose position
  * is an index into the template.
  */
-export function compileTemplate(template: string): Renderer {
+export function compileTemplate(template: string): TemplateRenderer {
   const hit = templateCache.get(template);
   if (hit) return hit;
   return remember(templateCache, template, buildRenderer(template));
 }
 
-function buildRenderer(template: string): Renderer {
+function buildRenderer(template: string): TemplateRenderer {
   const parts: (string | PathReader | null)[] = []; // null: the current value
   let i = 0;
   for (;;) {
@@ -268,7 +268,7 @@ export function compileSource(source: string): PathReader {
 }
 
 /** Compile one transform; throws ExpressionError (the validator reports which field it concerns). */
-export function compileTransform(t: Transform): Step {
+export function compileTransform(t: Transform): TransformStep {
   switch (t.fn) {
     case 'regexReplace': {
       let re: RegExp;
