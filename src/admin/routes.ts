@@ -2,7 +2,7 @@
 // local users, audit. Authenticated by admin API tokens; every change is written to the audit log.
 // Errors: {"error": {"code", "message", "details"?}} with the HTTP status.
 
-import { randomUUID } from 'node:crypto';
+import { newId } from '../store/ids.ts';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { directoryKey } from '../domain/rules.ts';
@@ -221,7 +221,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     if (b.active !== undefined && typeof b.active !== 'boolean') throw new ApiError(400, 'invalid_user', "'active' must be a boolean");
     const groups = b.groups === undefined ? [] : b.groups;
     if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string' || g.trim() === '')) throw new ApiError(400, 'invalid_user', "'groups' must be a list of group names");
-    const id = randomUUID();
+    const id = newId();
     const at = now();
     try {
       await db.transaction(async (trx) => {
@@ -245,7 +245,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
           const key = directoryKey(name);
           let g = await trx.selectFrom('directory_groups').select('id').where('name_key', '=', key).executeTakeFirst();
           if (!g) {
-            g = { id: randomUUID() };
+            g = { id: newId() };
             await trx.insertInto('directory_groups').values({ id: g.id, name, name_key: key, owner_connector_id: null, source_id: null, created_at: at, updated_at: at }).execute();
             await trx.insertInto('change_feed').values({ at, connector_id: null, run_id: null, entity: 'group', entity_id: g.id, op: 'create', data: JSON.stringify({ name, by: req.actor }) }).execute();
           }

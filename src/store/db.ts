@@ -86,7 +86,7 @@ export async function openStore(opts: StoreOptions): Promise<Db> {
     dialect,
     ...(dialect === 'postgres' ? { pgSchema: opts.pgSchema ?? 'public' } : {}),
     ...(snapshot ? { snapshot } : {}),
-    transaction: (fn) => kysely.transaction().execute(fn),
+    transaction: dialect === 'sqlite' ? groupCommit(kysely) : (fn) => kysely.transaction().execute(fn),
     close: () => kysely.destroy(),
   };
   await migrateToLatest(db);
@@ -114,6 +114,72 @@ function withStatementCache(database: SqliteDatabase.Database, max = 1000) {
       return stmt;
     },
   };
+}
+
+/**
+ * Group commit for SQLite's single writer: transactions that arrive while one is committing are run
+ * together in the next one, each inside its own savepoint. A failing unit rolls back to its savepoint
+ * alone; the others commit. Each caller's promise settles only after the shared COMMIT, so an
+ * acknowledged write is as durable as before, and the per-commit cost (WAL frames for every page
+ * touched) is shared by everyone in the group.
+ */
+function groupCommit(kysely: Kysely<Database>) {
+  type Unit = { fn: (trx: Kysely<Database>) => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void };
+  const queue: Unit[] = [];
+  let running = false;
+  const MAX_GROUP = 64;
+
+  async function drain(): Promise<void> {
+    running = true;
+    try {
+      while (queue.length) {
+        const group = queue.splice(0, MAX_GROUP);
+        const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+        try {
+          await kysely.transaction().execute(async (trx) => {
+            for (const unit of group) {
+              await sql`SAVEPOINT unit`.execute(trx);
+              try {
+                const value = await unit.fn(trx);
+                await sql`RELEASE unit`.execute(trx);
+                outcomes.push({ ok: true, value });
+              } catch (error) {
+                await sql`ROLLBACK TO unit`.execute(trx);
+                await sql`RELEASE unit`.execute(trx);
+                outcomes.push({ ok: false, error });
+              }
+            }
+          });
+        } catch (error) {
+          // the COMMIT itself failed: nothing of the group was kept
+          for (const unit of group) unit.reject(error);
+          continue;
+        }
+        group.forEach((unit, i) => {
+          const o = outcomes[i]!;
+          if (o.ok) unit.resolve(o.value);
+          else unit.reject(o.error);
+        });
+      }
+    } finally {
+      running = false;
+    }
+  }
+
+  let scheduled = false;
+  return <T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      // better-sqlite3 is synchronous, so a transaction never yields to I/O: start on the next turn of
+      // the event loop, after the requests already read from the sockets have queued their work too
+      if (!running && !scheduled) {
+        scheduled = true;
+        setImmediate(() => {
+          scheduled = false;
+          if (!running) void drain();
+        });
+      }
+    });
 }
 
 /** The current time as stored: ISO 8601 with milliseconds, UTC. */

@@ -90,15 +90,16 @@ function migrations(dialect: Dialect): Record<string, Migration> {
 
         // Every e-mail value of every user, folded: Entra may match users by emails[type eq "work"].value,
         // and a JSON scan per lookup does not scale to 100,000 users.
-        await db.schema
+        // One B-tree only (each index is another page every insert writes): rows are removed by their
+        // full key, which the store computes from the document being replaced.
+        let emails = db.schema
           .createTable('mirror_user_emails')
           .addColumn('connector_id', 'text', (c) => c.notNull())
-          .addColumn('user_id', 'text', (c) => c.notNull())
           .addColumn('value_key', 'text', (c) => c.notNull())
-          .addForeignKeyConstraint('mirror_user_emails_user', ['connector_id', 'user_id'], 'mirror_users', ['connector_id', 'id'], (c) => c.onDelete('cascade'))
-          .execute();
-        await db.schema.createIndex('mirror_user_emails_value').on('mirror_user_emails').columns(['connector_id', 'value_key']).execute();
-        await db.schema.createIndex('mirror_user_emails_user').on('mirror_user_emails').columns(['connector_id', 'user_id']).execute();
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('mirror_user_emails_pk', ['connector_id', 'value_key', 'user_id']);
+        if (dialect === 'sqlite') emails = emails.modifyEnd(sql`without rowid`);
+        await emails.execute();
 
         await db.schema
           .createTable('dirty_marks')

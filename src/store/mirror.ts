@@ -3,7 +3,7 @@
 // Memberships are rows of their own; adding or removing members are set operations whose cost depends
 // on the members changed, never on the size of the group.
 
-import { randomUUID } from 'node:crypto';
+import { newId } from './ids.ts';
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { conflict, notFound, badRequest } from '../domain/scim/errors.ts';
@@ -58,6 +58,14 @@ export async function markDirty(trx: Trx, connectorId: string, marks: DirtyMark[
   }
 }
 
+function emailKeys(doc: ScimDoc | undefined): Set<string> {
+  const keys = new Set<string>();
+  for (const e of doc && Array.isArray(doc.emails) ? (doc.emails as { value?: unknown }[]) : []) {
+    if (typeof e?.value === 'string') keys.add(foldCase(e.value));
+  }
+  return keys;
+}
+
 function keyColumns(kind: ResourceKind, doc: ScimDoc) {
   const externalId = typeof doc.externalId === 'string' ? doc.externalId : null;
   if (kind === 'User') {
@@ -103,7 +111,7 @@ export class MirrorStore {
   constructor(private readonly db: Db) {}
 
   /** Create a resource (and, for groups, its initial members). 409 on a duplicate userName/displayName. */
-  async create(connectorId: string, kind: ResourceKind, doc: ScimDoc, members?: MemberRef[], id: string = randomUUID()): Promise<MirrorRecord> {
+  async create(connectorId: string, kind: ResourceKind, doc: ScimDoc, members?: MemberRef[], id: string = newId()): Promise<MirrorRecord> {
     const type = RESOURCE_TYPES[kind];
     const at = now();
     const row = {
@@ -120,7 +128,7 @@ export class MirrorStore {
       await this.db.transaction(async (trx) => {
         // eslint-disable-next-line @typescript-eslint/no-explicit-any
         await trx.insertInto(tableOf(kind)).values(row as any).execute();
-        if (kind === 'User') await this.writeEmails(trx, connectorId, id, doc, false);
+        if (kind === 'User') await this.writeEmails(trx, connectorId, id, doc, undefined);
         const marks: DirtyMark[] = [{ kind: kind === 'User' ? 'user' : 'group', ref: id }];
         if (kind === 'Group' && members?.length) {
           const added = await this.addMembers(trx, connectorId, id, members);
@@ -237,7 +245,7 @@ export class MirrorStore {
           .where('connector_id', '=', connectorId)
           .where('id', '=', id)
           .execute();
-        if (docChanged && kind === 'User') await this.writeEmails(trx, connectorId, id, doc, true);
+        if (docChanged && kind === 'User') await this.writeEmails(trx, connectorId, id, doc, current.doc);
         if (docChanged) marks.push({ kind: kind === 'User' ? 'user' : 'group', ref: id });
         await markDirty(trx, connectorId, marks);
         return { ...current, doc, version, lastModified: at };
@@ -251,8 +259,10 @@ export class MirrorStore {
   /** Delete a resource. A deleted user leaves every group; a deleted group loses its members. */
   async delete(connectorId: string, kind: ResourceKind, id: string): Promise<void> {
     await this.db.transaction(async (trx) => {
-      const res = await trx.deleteFrom(tableOf(kind)).where('connector_id', '=', connectorId).where('id', '=', id).executeTakeFirst();
-      if (Number(res.numDeletedRows) === 0) throw notFound(`${kind} ${id} not found`);
+      const current = await this.getForUpdate(trx, connectorId, kind, id);
+      if (!current) throw notFound(`${kind} ${id} not found`);
+      if (kind === 'User') await this.writeEmails(trx, connectorId, id, undefined, current.doc);
+      await trx.deleteFrom(tableOf(kind)).where('connector_id', '=', connectorId).where('id', '=', id).execute();
       const marks: DirtyMark[] = [{ kind: kind === 'User' ? 'user' : 'group', ref: id }];
       if (kind === 'User') {
         const left = await trx
@@ -271,18 +281,21 @@ export class MirrorStore {
     });
   }
 
-  /** Keep the e-mail index of a user in step with its document. */
-  private async writeEmails(trx: Trx, connectorId: string, userId: string, doc: ScimDoc, replace: boolean): Promise<void> {
-    if (replace) await trx.deleteFrom('mirror_user_emails').where('connector_id', '=', connectorId).where('user_id', '=', userId).execute();
-    const values = new Set<string>();
-    for (const e of Array.isArray(doc.emails) ? (doc.emails as { value?: unknown }[]) : []) {
-      if (typeof e?.value === 'string') values.add(foldCase(e.value));
+  /** Keep the e-mail index of a user in step with its document (`before`: the document it replaces). */
+  private async writeEmails(trx: Trx, connectorId: string, userId: string, doc: ScimDoc | undefined, before: ScimDoc | undefined): Promise<void> {
+    const next = emailKeys(doc);
+    const old = emailKeys(before);
+    const gone = [...old].filter((k) => !next.has(k));
+    const added = [...next].filter((k) => !old.has(k));
+    if (gone.length) {
+      await trx.deleteFrom('mirror_user_emails').where('connector_id', '=', connectorId).where('value_key', 'in', gone).where('user_id', '=', userId).execute();
     }
-    if (values.size === 0) return;
-    await trx
-      .insertInto('mirror_user_emails')
-      .values([...values].map((value_key) => ({ connector_id: connectorId, user_id: userId, value_key })))
-      .execute();
+    if (added.length) {
+      await trx
+        .insertInto('mirror_user_emails')
+        .values(added.map((value_key) => ({ connector_id: connectorId, user_id: userId, value_key })))
+        .execute();
+    }
   }
 
   /** The members of a group (only read when a response asks for them). */

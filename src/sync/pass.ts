@@ -4,7 +4,7 @@
 // Deactivations and deletions are collected rather than applied, so the caller can hold them when they
 // exceed the connector's deletion limit.
 
-import { randomUUID } from 'node:crypto';
+import { newId } from '../store/ids.ts';
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { DesiredUser } from '../domain/rules.ts';
@@ -179,7 +179,7 @@ export class ConnectorPass {
           this.count('skipped');
           continue;
         }
-        const id = randomUUID();
+        const id = newId();
         holders.set(key, { id, owner_connector_id: this.connectorId } as DirUserRow);
         rows.push({
           id,
@@ -386,7 +386,7 @@ export class ConnectorPass {
       return row.id;
     }
     if (!create) return '';
-    const id = randomUUID();
+    const id = newId();
     await this.trx
       .insertInto('directory_groups')
       .values({ id, name, name_key: key, owner_connector_id: owner ? this.connectorId : null, source_id: owner ?? null, created_at: this.at, updated_at: this.at })

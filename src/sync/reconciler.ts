@@ -50,7 +50,7 @@ export interface PassReport {
 const LEASE = 'reconciler';
 /** A killed instance's lease lapses after this; every batch renews it (a batch takes well under a second). */
 const LEASE_TTL_MS = 10_000;
-const POKE_DELAY_MS = 20;
+const POKE_DELAY_MS = 100;
 const FULL_PASS_BATCH = 1000;
 
 export class PreviewRollback extends Error {}
@@ -141,7 +141,9 @@ export class Reconciler {
     if (processed === 0 && !this.again) {
       for (const w of this.idleWaiters.splice(0)) w();
     }
-    this.schedule(processed > 0 || this.again ? 0 : this.pollIntervalMs);
+    // A full batch: more is waiting, go on at once. A partial one: let the next one fill up a little
+    // (a batch's fixed cost is shared by every record in it). Nothing: poll.
+    this.schedule(processed >= this.batchSize ? 0 : processed > 0 || this.again ? POKE_DELAY_MS : this.pollIntervalMs);
   }
 
   /** Resolve once a pass finds nothing to do (tests, benchmarks). */

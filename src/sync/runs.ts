@@ -1,7 +1,7 @@
 // Runs: one sync execution with counters, log lines and peak memory. For SCIM push a run is a window of
 // activity that ends after a quiet period; full passes (settings change, manual) open and close their own.
 
-import { randomUUID } from 'node:crypto';
+import { newId } from '../store/ids.ts';
 import type { Kysely } from 'kysely';
 import type { Db } from '../store/db.ts';
 import { now } from '../store/db.ts';
@@ -42,7 +42,7 @@ export class RunRecorder {
   ) {}
 
   async open(trx: Trx, connectorId: string, trigger: string): Promise<string> {
-    const id = randomUUID();
+    const id = newId();
     const at = now();
     await trx
       .insertInto('runs')
