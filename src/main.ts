@@ -234,12 +234,12 @@ export function buildCli(): Command {
         if (!(await new ConnectorStore(db).get(connectorId))) throw new UserError(`no connector '${connectorId}'`);
         const current = await loadSettings(db, connectorId);
         const candidate = o.settings ? settingsPatch(current, readJson(o.settings)) : current;
-        const report = await new Reconciler(db).preview(connectorId, candidate);
-        console.log(`preview for ${connectorId}: ${report.changes.length} changes${report.held.length ? `, ${report.held.length} held by the deletion limit` : ''}`);
+        const report = await new Reconciler(db).preview(connectorId, candidate, o.all ? 1_000_000 : 50);
+        console.log(`preview for ${connectorId}: ${report.totalChanges} changes${report.held.length ? `, ${report.held.length} held by the deletion limit` : ''}`);
         printCounters(report.counters);
         for (const s of report.seats) console.log(`licence ${s.group}: ${s.before} → ${s.after} of ${s.seats} seats`);
-        for (const c of o.all ? report.changes : report.changes.slice(0, 50)) console.log(`  ${c.entity} ${c.op} ${describeChange(c.data)}`);
-        if (!o.all && report.changes.length > 50) console.log(`  … ${report.changes.length - 50} more (--all lists them)`);
+        for (const c of report.changes) console.log(`  ${c.entity} ${c.op} ${describeChange(c.data)}`);
+        if (report.totalChanges > report.changes.length) console.log(`  … ${report.totalChanges - report.changes.length} more (--all lists them)`);
         for (const h of report.held) console.log(`  held: ${h.op} ${describeChange(h.data)}`);
         for (const l of report.log.filter((x) => x.level !== 'info')) console.log(`  ${l.level}: ${l.message}`);
       }),

@@ -47,7 +47,7 @@ function summarise(report: PassReport, limit = MAX_LISTED_CHANGES) {
     runId: report.runId,
     status: report.status,
     counters: report.counters,
-    totalChanges: report.changes.length,
+    totalChanges: report.totalChanges,
     changes: report.changes.slice(0, limit),
     held: report.held,
     seats: report.seats,
@@ -135,8 +135,8 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     const b = body<{ settings?: unknown }>(req);
     const current = await loadSettings(db, c.id);
     const candidate = b.settings === undefined ? current : settingsPatch(current, b.settings);
-    const report = await reconciler.preview(c.id, candidate);
     const limit = Math.min(Number((req.query as Record<string, string>).limit ?? MAX_LISTED_CHANGES) || MAX_LISTED_CHANGES, 100_000);
+    const report = await reconciler.preview(c.id, candidate, limit);
     return { ...summarise(report, limit), settings: candidate };
   });
 

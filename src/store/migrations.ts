@@ -156,7 +156,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('group_id', 'text', (c) => c.notNull().references('directory_groups.id').onDelete('cascade'))
           .addPrimaryKeyConstraint('group_links_pk', ['connector_id', 'source_id', 'group_id'])
           .execute();
-        await db.schema.createIndex('group_links_group').on('group_links').columns(['group_id']).execute();
+        await db.schema.createIndex('group_links_group').on('group_links').columns(['connector_id', 'group_id', 'source_id']).execute();
 
         await db.schema
           .createTable('change_feed')

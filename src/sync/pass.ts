@@ -505,14 +505,15 @@ export class ConnectorPass {
     const parts = members ? chunk(members) : [undefined];
     for (const part of parts) {
       // wanted: (provider member) → directory user, in scope, owned by this connector
+      // Driven from the provider groups linked to this directory group (an IN subquery, so that neither
+      // planner starts from every membership of the connector).
       let wantedQ = this.trx
         .selectFrom('mirror_members as mm')
-        .innerJoin('group_links as gl', (j) => j.onRef('gl.connector_id', '=', 'mm.connector_id').onRef('gl.source_id', '=', 'mm.group_id'))
         .innerJoin('directory_users as du', (j) => j.onRef('du.owner_connector_id', '=', 'mm.connector_id').onRef('du.source_id', '=', 'mm.member_id'))
         .select(['du.id', 'du.username', 'du.active'])
         .distinct()
         .where('mm.connector_id', '=', this.connectorId)
-        .where('gl.group_id', '=', groupId)
+        .where('mm.group_id', 'in', (eb) => eb.selectFrom('group_links as gl').select('gl.source_id').where('gl.connector_id', '=', this.connectorId).where('gl.group_id', '=', groupId))
         .where('du.in_scope', '=', 1);
       if (part) wantedQ = wantedQ.where('mm.member_id', 'in', part);
       const wanted = new Map((await wantedQ.execute()).map((r) => [r.id, r]));
@@ -534,6 +535,44 @@ export class ConnectorPass {
       await this.addMemberships(toAdd.map((u) => ({ group_id: groupId, user_id: u.id })), this.managedBy);
       await this.removeMemberships(toRemove.map((u) => ({ group_id: groupId, user_id: u.user_id })), this.managedBy);
     }
+  }
+
+  /**
+   * Full pass: the memberships this connector manages in these directory groups compared with the mirror
+   * in two set-based queries (what is missing, what is no longer wanted), instead of two per group. With
+   * nothing to change both return no rows and nothing is written.
+   */
+  async reconcileAllMembers(groups: string[]): Promise<void> {
+    if (groups.length === 0) return;
+    const c = this.connectorId;
+    const missing = await sql<{ group_id: string; user_id: string; username: string; active: number | string }>`
+      SELECT DISTINCT gl.group_id, du.id AS user_id, du.username, du.active
+      FROM group_links gl
+      JOIN mirror_members mm ON mm.connector_id = gl.connector_id AND mm.group_id = gl.source_id
+      JOIN directory_users du ON du.owner_connector_id = mm.connector_id AND du.source_id = mm.member_id
+      WHERE gl.connector_id = ${c} AND gl.group_id IN (${sql.join(groups)}) AND du.in_scope = 1
+        AND NOT EXISTS (SELECT 1 FROM directory_memberships m
+                        WHERE m.group_id = gl.group_id AND m.user_id = du.id AND m.managed_by = ${this.managedBy})`.execute(this.trx);
+    const stale = await sql<{ group_id: string; user_id: string }>`
+      SELECT m.group_id, m.user_id
+      FROM directory_memberships m
+      JOIN directory_users du ON du.id = m.user_id
+      WHERE m.group_id IN (${sql.join(groups)}) AND m.managed_by = ${this.managedBy} AND du.in_scope = 1
+        AND NOT EXISTS (SELECT 1 FROM group_links gl
+                        JOIN mirror_members mm ON mm.connector_id = gl.connector_id AND mm.group_id = gl.source_id
+                        WHERE gl.connector_id = ${c} AND gl.group_id = m.group_id AND mm.member_id = du.source_id)`.execute(this.trx);
+    const groupIds = [...new Set([...missing.rows.map((r) => r.group_id), ...stale.rows.map((r) => r.group_id)])];
+    const names = new Map<string, string>();
+    for (const part of chunk(groupIds)) {
+      for (const g of await this.trx.selectFrom('directory_groups').select(['id', 'name']).where('id', 'in', part).execute()) names.set(g.id, g.name);
+    }
+    const byGroup = new Map<string, typeof missing.rows>();
+    for (const r of missing.rows) byGroup.set(r.group_id, [...(byGroup.get(r.group_id) ?? []), r]);
+    for (const [groupId, rows] of byGroup) {
+      const seated = await this.seatLimit({ id: groupId, name: names.get(groupId) ?? '' }, rows.map((r) => ({ id: r.user_id, username: r.username, active: r.active })));
+      await this.addMemberships(seated.map((u) => ({ group_id: groupId, user_id: u.id })), this.managedBy);
+    }
+    await this.removeMemberships(stale.rows.filter((r) => !isNeverRemove(this.settings.group, names.get(r.group_id) ?? '')), this.managedBy);
   }
 
   /** Licence groups: users beyond the seat limit are held (reported), not added. */

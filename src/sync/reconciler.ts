@@ -41,6 +41,8 @@ export interface PassReport {
   runId: string;
   status: string;
   counters: RunCounters;
+  /** all changes of the run; `changes` lists the first of them */
+  totalChanges: number;
   changes: { entity: string; entityId: string; op: string; data: unknown }[];
   held: { userId: string; op: string; data: unknown }[];
   log: { level: string; message: string }[];
@@ -52,6 +54,7 @@ const LEASE = 'reconciler';
 const LEASE_TTL_MS = 10_000;
 const POKE_DELAY_MS = 100;
 const FULL_PASS_BATCH = 1000;
+const REPORT_CHANGES = 10_000;
 
 export class PreviewRollback extends Error {}
 
@@ -269,7 +272,7 @@ export class Reconciler {
    * What a full pass with these settings would do, without keeping anything: on PostgreSQL inside a
    * transaction that is rolled back, on SQLite against a snapshot copy of the database.
    */
-  preview(connectorId: string, settings: ConnectorSettings): Promise<PassReport> {
+  preview(connectorId: string, settings: ConnectorSettings, limit = REPORT_CHANGES): Promise<PassReport> {
     return this.exclusive(async () => {
       const decide = (pass: ConnectorPass, removals: PendingRemoval[]) => this.decideRemovals(pass, removals, true);
       if (this.db.dialect === 'postgres') {
@@ -279,7 +282,7 @@ export class Reconciler {
             const scoped: Db = { ...this.db, kysely: trx, transaction: (fn) => fn(trx), close: async () => {} };
             const runs = new RunRecorder(scoped, this.holder, this.quietPeriodMs);
             const runId = await runFullPass(scoped, runs, connectorId, settings, 'preview', decide);
-            result = await report(scoped, runId, settings);
+            result = await report(scoped, runId, settings, limit);
             throw new PreviewRollback();
           });
         } catch (e) {
@@ -295,7 +298,7 @@ export class Reconciler {
         try {
           const runs = new RunRecorder(copy, this.holder, this.quietPeriodMs);
           const runId = await runFullPass(copy, runs, connectorId, settings, 'preview', decide);
-          return await report(copy, runId, settings);
+          return await report(copy, runId, settings, limit);
         } finally {
           await copy.close();
         }
@@ -452,7 +455,8 @@ async function runFullPass(db: Db, runs: RunRecorder, connectorId: string, setti
         await pass.reconcileGroups(ids);
       });
     }
-    // Memberships: every directory group this connector feeds or has memberships in, compared whole.
+    // Memberships: every directory group this connector feeds or has memberships in, compared
+    // set-wise, a slice of groups per transaction so that memory stays bounded.
     const managedBy = `connector:${connectorId}`;
     const groupIds = [
       ...new Set([
@@ -460,11 +464,7 @@ async function runFullPass(db: Db, runs: RunRecorder, connectorId: string, setti
         ...(await db.kysely.selectFrom('directory_memberships').select('group_id').distinct().where('managed_by', '=', managedBy).execute()).map((r) => r.group_id),
       ]),
     ].sort();
-    for (const part of chunk(groupIds, 50)) {
-      await inBatch(async (pass) => {
-        for (const g of part) await pass.reconcileGroupMembers(g);
-      });
-    }
+    for (const part of chunk(groupIds, 100)) await inBatch((pass) => pass.reconcileAllMembers(part));
     // Removals, decided once for the whole run.
     await db.transaction(async (trx) => {
       const counters: RunCounters = {};
@@ -482,9 +482,11 @@ async function runFullPass(db: Db, runs: RunRecorder, connectorId: string, setti
   return runId;
 }
 
-async function report(db: Db, runId: string, settings: ConnectorSettings): Promise<PassReport> {
+/** What a run did: its counters, the first `limit` changes (a large pass has a million), held removals, log. */
+async function report(db: Db, runId: string, settings: ConnectorSettings, limit = REPORT_CHANGES): Promise<PassReport> {
   const run = await db.kysely.selectFrom('runs').selectAll().where('id', '=', runId).executeTakeFirstOrThrow();
-  const changes = await db.kysely.selectFrom('change_feed').select(['entity', 'entity_id', 'op', 'data']).where('run_id', '=', runId).orderBy('seq').execute();
+  const changes = await db.kysely.selectFrom('change_feed').select(['entity', 'entity_id', 'op', 'data']).where('run_id', '=', runId).orderBy('seq').limit(limit).execute();
+  const total = await db.kysely.selectFrom('change_feed').select((eb) => eb.fn.countAll<number | string>().as('n')).where('run_id', '=', runId).executeTakeFirstOrThrow();
   const held = await db.kysely.selectFrom('held_changes').select(['user_id', 'op', 'data']).where('run_id', '=', runId).where('status', '=', 'held').orderBy('seq').execute();
   const log = await db.kysely.selectFrom('run_logs').select(['level', 'message']).where('run_id', '=', runId).orderBy('seq').execute();
   // Seats of licence groups: now, and before this run's membership changes.
@@ -502,14 +504,27 @@ async function report(db: Db, runId: string, settings: ConnectorSettings): Promi
         .executeTakeFirst();
       after = Number(r?.n ?? 0);
     }
-    const added = changes.filter((c) => c.entity === 'membership' && c.op === 'add' && g && (JSON.parse(c.data) as { groupId: string }).groupId === g.id).length;
-    const removed = changes.filter((c) => c.entity === 'membership' && c.op === 'remove' && g && (JSON.parse(c.data) as { groupId: string }).groupId === g.id).length;
+    const changed = (op: string) =>
+      g
+        ? db.kysely
+            .selectFrom('change_feed')
+            .select((eb) => eb.fn.countAll<number | string>().as('n'))
+            .where('run_id', '=', runId)
+            .where('entity', '=', 'membership')
+            .where('op', '=', op)
+            .where('entity_id', 'like', `${g.id}:%`)
+            .executeTakeFirstOrThrow()
+            .then((r) => Number(r.n))
+        : Promise.resolve(0);
+    const added = await changed('add');
+    const removed = await changed('remove');
     seats.push({ group: licence.group, seats: licence.seats, before: after - added + removed, after });
   }
   return {
     runId,
     status: run.status,
     counters: JSON.parse(run.counters) as RunCounters,
+    totalChanges: Number(total.n),
     changes: changes.map((c) => ({ entity: c.entity, entityId: c.entity_id, op: c.op, data: JSON.parse(c.data) })),
     held: held.map((h) => ({ userId: h.user_id, op: h.op, data: JSON.parse(h.data) })),
     log,
