@@ -103,14 +103,12 @@ function withStatementCache(database: SqliteDatabase.Database, max = 1000) {
     close: () => database.close(),
     prepare(text: string) {
       let stmt = cache.get(text);
-      if (stmt) {
-        // keep recently used statements at the end of the map (least recently used first)
-        cache.delete(text);
-      } else {
+      if (!stmt) {
         stmt = database.prepare(text);
+        // the oldest entry goes first; hot statements are re-prepared at most once per 1,000 new ones
         if (cache.size >= max) cache.delete(cache.keys().next().value!);
+        cache.set(text, stmt);
       }
-      cache.set(text, stmt);
       return stmt;
     },
   };

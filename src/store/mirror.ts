@@ -5,7 +5,7 @@
 
 import { newId } from './ids.ts';
 import type { Kysely } from 'kysely';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import { conflict, notFound, badRequest } from '../domain/scim/errors.ts';
 import type { MemberOp } from '../domain/scim/patch.ts';
 import type { Condition } from '../domain/scim/query.ts';
@@ -80,6 +80,16 @@ function uniquenessMessage(kind: ResourceKind, doc: ScimDoc): string {
   return kind === 'User'
     ? `a user with userName '${String(doc.userName)}' already exists`
     : `a group with displayName '${String(doc.displayName)}' already exists`;
+}
+
+/** A filter that is exactly `<unique key> eq "…"`: the column and the (already folded) value. */
+function uniqueKeyLookup(kind: ResourceKind, cond: Condition): { column: string; value: string } | undefined {
+  if (cond.k !== 'cmp' || cond.op !== 'eq' || cond.kind !== 'string' || cond.path.extension !== null || cond.path.names.length !== 1) return undefined;
+  const name = cond.path.names[0];
+  if (name === 'id') return { column: 'id', value: cond.value as string };
+  if (kind === 'User' && name === 'userName') return { column: 'user_name_key', value: cond.value as string };
+  if (kind === 'Group' && name === 'displayName') return { column: 'display_name_key', value: cond.value as string };
+  return undefined;
 }
 
 function tableOf(kind: ResourceKind): 'mirror_users' | 'mirror_groups' {
@@ -174,6 +184,14 @@ export class MirrorStore {
     count: number,
   ): Promise<{ total: number; records: MirrorRecord[] }> {
     const table = tableOf(kind);
+    const unique = cond && startIndex === 1 && count > 0 ? uniqueKeyLookup(kind, cond) : undefined;
+    if (unique) {
+      // Entra's lookups (userName, displayName, id eq "…"): one row at most, so no ordering or paging,
+      // and a statement written once rather than built per request.
+      const text = `SELECT connector_id, id, resource, version, created_at, updated_at FROM ${table} WHERE connector_id = ${this.param(1)} AND ${unique.column} = ${this.param(2)}`;
+      const res = await this.db.kysely.executeQuery<RawRow>(CompiledQuery.raw(text, [connectorId, unique.value]));
+      return { total: res.rows.length, records: res.rows.map((r) => toRecord(kind, r)) };
+    }
     const where = cond ? filterToSql(this.db.dialect, kind, 'r', cond, connectorId) : sql`1 = 1`;
     const records =
       count === 0
@@ -193,6 +211,10 @@ export class MirrorStore {
       total = Number(res.rows[0]?.n ?? 0);
     }
     return { total, records };
+  }
+
+  private param(n: number): string {
+    return this.db.dialect === 'postgres' ? `$${n}` : '?';
   }
 
   /** Replace the whole document (PUT); for groups with a `members` list, replace the members too. */

@@ -363,7 +363,11 @@ export class ConnectorPass {
 
   private async removeMemberships(rows: { group_id: string; user_id: string }[], managedBy: string): Promise<void> {
     const byGroup = new Map<string, string[]>();
-    for (const r of rows) byGroup.set(r.group_id, [...(byGroup.get(r.group_id) ?? []), r.user_id]);
+    for (const r of rows) {
+      const list = byGroup.get(r.group_id);
+      if (list) list.push(r.user_id);
+      else byGroup.set(r.group_id, [r.user_id]);
+    }
     for (const [groupId, users] of byGroup) {
       for (const part of chunk(users)) {
         await this.trx.deleteFrom('directory_memberships').where('group_id', '=', groupId).where('managed_by', '=', managedBy).where('user_id', 'in', part).execute();
@@ -545,12 +549,14 @@ export class ConnectorPass {
   async reconcileAllMembers(groups: string[]): Promise<void> {
     if (groups.length === 0) return;
     const c = this.connectorId;
+    // CROSS JOIN keeps SQLite's join order (from the links of these groups outwards); without statistics
+    // it would otherwise start from every membership of the connector. PostgreSQL plans it as a join.
     const missing = await sql<{ group_id: string; user_id: string; username: string; active: number | string }>`
       SELECT DISTINCT gl.group_id, du.id AS user_id, du.username, du.active
-      FROM group_links gl
-      JOIN mirror_members mm ON mm.connector_id = gl.connector_id AND mm.group_id = gl.source_id
-      JOIN directory_users du ON du.owner_connector_id = mm.connector_id AND du.source_id = mm.member_id
-      WHERE gl.connector_id = ${c} AND gl.group_id IN (${sql.join(groups)}) AND du.in_scope = 1
+      FROM group_links gl CROSS JOIN mirror_members mm CROSS JOIN directory_users du
+      WHERE gl.connector_id = ${c} AND gl.group_id IN (${sql.join(groups)})
+        AND mm.connector_id = gl.connector_id AND mm.group_id = gl.source_id
+        AND du.owner_connector_id = mm.connector_id AND du.source_id = mm.member_id AND du.in_scope = 1
         AND NOT EXISTS (SELECT 1 FROM directory_memberships m
                         WHERE m.group_id = gl.group_id AND m.user_id = du.id AND m.managed_by = ${this.managedBy})`.execute(this.trx);
     const stale = await sql<{ group_id: string; user_id: string }>`
@@ -567,7 +573,11 @@ export class ConnectorPass {
       for (const g of await this.trx.selectFrom('directory_groups').select(['id', 'name']).where('id', 'in', part).execute()) names.set(g.id, g.name);
     }
     const byGroup = new Map<string, typeof missing.rows>();
-    for (const r of missing.rows) byGroup.set(r.group_id, [...(byGroup.get(r.group_id) ?? []), r]);
+    for (const r of missing.rows) {
+      const list = byGroup.get(r.group_id);
+      if (list) list.push(r);
+      else byGroup.set(r.group_id, [r]);
+    }
     for (const [groupId, rows] of byGroup) {
       const seated = await this.seatLimit({ id: groupId, name: names.get(groupId) ?? '' }, rows.map((r) => ({ id: r.user_id, username: r.username, active: r.active })));
       await this.addMemberships(seated.map((u) => ({ group_id: groupId, user_id: u.id })), this.managedBy);

@@ -417,7 +417,14 @@ async function runFullPass(db: Db, runs: RunRecorder, connectorId: string, setti
       await pass.flushFeed();
       await runs.addCounters(trx, runId, counters);
     });
+  const phase = async (name: string, work: () => Promise<number>) => {
+    const t0 = Date.now();
+    const n = await work();
+    await db.transaction((trx) => runs.logLine(trx, runId, 'info', `${name}: ${n.toLocaleString('en')} in ${((Date.now() - t0) / 1000).toFixed(1)} s`));
+  };
   try {
+    await phase('users evaluated', async () => {
+      let n = 0;
     // Users: every provider record, in id order, a batch at a time.
     for (let after = ''; ; ) {
       const ids = (
@@ -429,6 +436,7 @@ async function runFullPass(db: Db, runs: RunRecorder, connectorId: string, setti
         pass.count('read', ids.length);
         await pass.reconcileUsers(ids);
       });
+      n += ids.length;
     }
     // Directory users whose provider record is gone, not yet cleaned up.
     const gone = (
@@ -442,8 +450,12 @@ async function runFullPass(db: Db, runs: RunRecorder, connectorId: string, setti
         .execute()
     ).map((r) => r.source_id!);
     for (const part of chunk(gone, FULL_PASS_BATCH)) await inBatch((pass) => pass.reconcileUsers(part).then(() => undefined));
+      return n + gone.length;
+    });
 
     // Groups: which directory groups each provider group feeds.
+    await phase('groups evaluated', async () => {
+      let n = 0;
     for (let after = ''; ; ) {
       const ids = (
         await db.kysely.selectFrom('mirror_groups').select('id').where('connector_id', '=', connectorId).where('id', '>', after).orderBy('id').limit(FULL_PASS_BATCH).execute()
@@ -454,7 +466,10 @@ async function runFullPass(db: Db, runs: RunRecorder, connectorId: string, setti
         pass.count('read', ids.length);
         await pass.reconcileGroups(ids);
       });
+      n += ids.length;
     }
+      return n;
+    });
     // Memberships: every directory group this connector feeds or has memberships in, compared
     // set-wise, a slice of groups per transaction so that memory stays bounded.
     const managedBy = `connector:${connectorId}`;
@@ -464,7 +479,10 @@ async function runFullPass(db: Db, runs: RunRecorder, connectorId: string, setti
         ...(await db.kysely.selectFrom('directory_memberships').select('group_id').distinct().where('managed_by', '=', managedBy).execute()).map((r) => r.group_id),
       ]),
     ].sort();
-    for (const part of chunk(groupIds, 100)) await inBatch((pass) => pass.reconcileAllMembers(part));
+    await phase('directory groups compared', async () => {
+      for (const part of chunk(groupIds, 100)) await inBatch((pass) => pass.reconcileAllMembers(part));
+      return groupIds.length;
+    });
     // Removals, decided once for the whole run.
     await db.transaction(async (trx) => {
       const counters: RunCounters = {};

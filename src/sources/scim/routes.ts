@@ -103,9 +103,12 @@ export async function scimRoutes(app: FastifyInstance, opts: ScimRoutesOptions):
     if (!creds.enabled) throw new ScimError(403, 'this connector is disabled');
   });
 
-  app.addHook('preHandler', async (req) => {
-    if (req.body !== undefined) req.log.debug({ body: req.body }, 'scim request body');
-  });
+  // Request bodies hold personal data: they are logged only at debug level (and the hook costs nothing otherwise).
+  if (['debug', 'trace'].includes(app.log.level)) {
+    app.addHook('preHandler', async (req) => {
+      if (req.body !== undefined) req.log.debug({ body: req.body }, 'scim request body');
+    });
+  }
 
   app.setErrorHandler((error: FastifyError | ScimError, req, reply) => {
     if (error instanceof ScimError) {
