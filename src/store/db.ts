@@ -29,6 +29,11 @@ export interface Db {
   transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   /** SQLite: an online, consistent copy of the database into `file` (backups, previews) */
   snapshot?(file: string): Promise<void>;
+  /**
+   * SQLite: a second, read-only connection for the hot read paths. It sees committed data only (WAL
+   * snapshot), never a transaction in progress on the writer, and needs no turn on the writer's queue.
+   */
+  reader?: { all<R>(text: string, params: unknown[]): R[] };
   close(): Promise<void>;
 }
 
@@ -44,6 +49,8 @@ export async function openStore(opts: StoreOptions): Promise<Db> {
   let kysely: Kysely<Database>;
   let dialect: Dialect;
   let snapshot: ((file: string) => Promise<void>) | undefined;
+  let reader: Db['reader'];
+  let closeReader = () => {};
   if (isPostgresUrl(opts.url)) {
     dialect = 'postgres';
     const schema = opts.pgSchema;
@@ -80,14 +87,34 @@ export async function openStore(opts: StoreOptions): Promise<Db> {
     snapshot = async (target) => {
       await database.backup(target);
     };
+    if (file !== ':memory:') {
+      // opened after the schema exists (migrations below run first on the writer)
+      let readDb: SqliteDatabase.Database | undefined;
+      let cached: ReturnType<typeof withStatementCache> | undefined;
+      reader = {
+        all<R>(text: string, params: unknown[]): R[] {
+          if (!readDb) {
+            readDb = new SqliteDatabase(file, { readonly: true, fileMustExist: true });
+            readDb.pragma('busy_timeout = 10000');
+            cached = withStatementCache(readDb);
+          }
+          return cached!.prepare(text).all(...params) as R[];
+        },
+      };
+      closeReader = () => readDb?.close();
+    }
   }
   const db: Db = {
     kysely,
     dialect,
     ...(dialect === 'postgres' ? { pgSchema: opts.pgSchema ?? 'public' } : {}),
     ...(snapshot ? { snapshot } : {}),
+    ...(reader ? { reader } : {}),
     transaction: dialect === 'sqlite' ? groupCommit(kysely) : (fn) => kysely.transaction().execute(fn),
-    close: () => kysely.destroy(),
+    close: async () => {
+      closeReader();
+      await kysely.destroy();
+    },
   };
   await migrateToLatest(db);
   return db;

@@ -96,6 +96,8 @@ function tableOf(kind: ResourceKind): 'mirror_users' | 'mirror_groups' {
   return kind === 'User' ? 'mirror_users' : 'mirror_groups';
 }
 
+const ROW_COLUMNS = 'connector_id, id, resource, version, created_at, updated_at';
+
 interface RawRow {
   connector_id: string;
   id: string;
@@ -153,8 +155,12 @@ export class MirrorStore {
     return { kind, connectorId, id, doc, version: 1, created: at, lastModified: at };
   }
 
-  async get(connectorId: string, kind: ResourceKind, id: string, trx: Trx = this.db.kysely): Promise<MirrorRecord | undefined> {
-    const row = await trx
+  async get(connectorId: string, kind: ResourceKind, id: string, trx?: Trx): Promise<MirrorRecord | undefined> {
+    if (!trx && this.db.reader) {
+      const rows = this.db.reader.all<RawRow>(`SELECT ${ROW_COLUMNS} FROM ${tableOf(kind)} WHERE connector_id = ? AND id = ?`, [connectorId, id]);
+      return rows[0] ? toRecord(kind, rows[0]) : undefined;
+    }
+    const row = await (trx ?? this.db.kysely)
       .selectFrom(tableOf(kind))
       .select(['connector_id', 'id', 'resource', 'version', 'created_at', 'updated_at'])
       .where('connector_id', '=', connectorId)
@@ -188,9 +194,11 @@ export class MirrorStore {
     if (unique) {
       // Entra's lookups (userName, displayName, id eq "…"): one row at most, so no ordering or paging,
       // and a statement written once rather than built per request.
-      const text = `SELECT connector_id, id, resource, version, created_at, updated_at FROM ${table} WHERE connector_id = ${this.param(1)} AND ${unique.column} = ${this.param(2)}`;
-      const res = await this.db.kysely.executeQuery<RawRow>(CompiledQuery.raw(text, [connectorId, unique.value]));
-      return { total: res.rows.length, records: res.rows.map((r) => toRecord(kind, r)) };
+      const text = `SELECT ${ROW_COLUMNS} FROM ${table} WHERE connector_id = ${this.param(1)} AND ${unique.column} = ${this.param(2)}`;
+      const rows = this.db.reader
+        ? this.db.reader.all<RawRow>(text, [connectorId, unique.value])
+        : (await this.db.kysely.executeQuery<RawRow>(CompiledQuery.raw(text, [connectorId, unique.value]))).rows;
+      return { total: rows.length, records: rows.map((r) => toRecord(kind, r)) };
     }
     const where = cond ? filterToSql(this.db.dialect, kind, 'r', cond, connectorId) : sql`1 = 1`;
     const records =

@@ -6,7 +6,7 @@
 
 import { newId } from '../store/ids.ts';
 import type { Kysely } from 'kysely';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import type { DesiredUser } from '../domain/rules.ts';
 import { directoryKey, evaluateUser, groupTargets, isAssignable, isNeverRemove, licenceFor, userDiff } from '../domain/rules.ts';
 import type { ScimDoc } from '../domain/scim/resource.ts';
@@ -79,6 +79,7 @@ export class ConnectorPass {
     readonly runId: string,
     readonly counters: RunCounters,
     private readonly runs: RunRecorder,
+    private readonly dialect: 'sqlite' | 'postgres' = 'sqlite',
   ) {
     this.managedBy = `connector:${connectorId}`;
     this.defaultBy = `default:${connectorId}`;
@@ -208,6 +209,11 @@ export class ConnectorPass {
     return created;
   }
 
+  private get updateUserSql(): string {
+    const p = (n: number) => (this.dialect === 'postgres' ? `$${n}` : '?');
+    return `UPDATE directory_users SET username = ${p(1)}, username_key = ${p(2)}, email = ${p(3)}, display_name = ${p(4)}, active = ${p(5)}, attributes = ${p(6)}, updated_at = ${p(7)} WHERE id = ${p(8)}`;
+  }
+
   private async updateUser(current: DirUserRow, wanted: DesiredUser, holders: Map<string, DirUserRow>): Promise<void> {
     const ops = this.settings.user.operations;
     const before = asDesired(current);
@@ -232,19 +238,19 @@ export class ConnectorPass {
     if (deactivate && ops.deactivate) this.pendingRemovals.push({ userId: current.id, username: desired.username, op: 'deactivate', reason: 'disabled in the identity provider' });
     const diff = userDiff(before, desired);
     if (Object.keys(diff).length === 0) return;
-    await this.trx
-      .updateTable('directory_users')
-      .set({
-        username: desired.username,
-        username_key: directoryKey(desired.username),
-        email: desired.email,
-        display_name: desired.displayName,
-        active: desired.active ? 1 : 0,
-        attributes: JSON.stringify(desired.attributes),
-        updated_at: this.at,
-      })
-      .where('id', '=', current.id)
-      .execute();
+    // One fixed statement (prepared once): a settings change may update every user of a connector.
+    await this.trx.executeQuery(
+      CompiledQuery.raw(this.updateUserSql, [
+        desired.username,
+        directoryKey(desired.username),
+        desired.email,
+        desired.displayName,
+        desired.active ? 1 : 0,
+        JSON.stringify(desired.attributes),
+        this.at,
+        current.id,
+      ]),
+    );
     const op = diff.active ? 'activate' : 'update';
     this.feed('user', current.id, op, { username: desired.username, changes: diff });
     this.count(op === 'activate' ? 'activated' : 'updated');

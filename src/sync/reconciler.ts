@@ -207,7 +207,7 @@ export class Reconciler {
       await this.db.transaction(async (trx) => {
         const runId = await this.runs.pushRun(trx, connectorId);
         const counters: RunCounters = {};
-        const pass = new ConnectorPass(trx, connectorId, settings, runId, counters, this.runs);
+        const pass = new ConnectorPass(trx, connectorId, settings, runId, counters, this.runs, this.db.dialect);
         await reconcileMarks(pass, marks);
         await this.decideRemovals(pass, pass.pendingRemovals, false);
         await pass.deleteEmptyOrphans();
@@ -318,7 +318,7 @@ export class Reconciler {
         const held = await trx.selectFrom('held_changes').selectAll().where('run_id', '=', runId).where('status', '=', 'held').execute();
         if (held.length === 0) throw new ConflictError(`run '${runId}' has no held changes`);
         const counters: RunCounters = {};
-        const pass = new ConnectorPass(trx, run.connector_id, settings, runId, counters, this.runs);
+        const pass = new ConnectorPass(trx, run.connector_id, settings, runId, counters, this.runs, this.db.dialect);
         const users = new Map<string, { id: string; active: number | string; username: string }>();
         for (const part of chunk(held.map((h) => h.user_id))) {
           for (const u of await trx.selectFrom('directory_users').select(['id', 'active', 'username']).where('id', 'in', part).execute()) users.set(u.id, u);
@@ -411,7 +411,7 @@ async function runFullPass(db: Db, runs: RunRecorder, connectorId: string, setti
   const inBatch = async (work: (pass: ConnectorPass) => Promise<void>) =>
     db.transaction(async (trx) => {
       const counters: RunCounters = {};
-      const pass = new ConnectorPass(trx, connectorId, settings, runId, counters, runs);
+      const pass = new ConnectorPass(trx, connectorId, settings, runId, counters, runs, db.dialect);
       await work(pass);
       removals.push(...pass.pendingRemovals);
       await pass.flushFeed();
@@ -486,7 +486,7 @@ async function runFullPass(db: Db, runs: RunRecorder, connectorId: string, setti
     // Removals, decided once for the whole run.
     await db.transaction(async (trx) => {
       const counters: RunCounters = {};
-      const pass = new ConnectorPass(trx, connectorId, settings, runId, counters, runs);
+      const pass = new ConnectorPass(trx, connectorId, settings, runId, counters, runs, db.dialect);
       await decide(pass, removals);
       await pass.flushFeed();
       await runs.addCounters(trx, runId, counters);
