@@ -423,53 +423,40 @@ async function runFullPass(db: Db, runs: RunRecorder, connectorId: string, setti
     await db.transaction((trx) => runs.logLine(trx, runId, 'info', `${name}: ${n.toLocaleString('en')} in ${((Date.now() - t0) / 1000).toFixed(1)} s`));
   };
   try {
-    await phase('users evaluated', async () => {
+    // Every provider record, in id order, a batch (one transaction) at a time.
+    const eachBatch = async (table: 'mirror_users' | 'mirror_groups', work: (pass: ConnectorPass, ids: string[]) => Promise<unknown>) => {
       let n = 0;
-    // Users: every provider record, in id order, a batch at a time.
-    for (let after = ''; ; ) {
-      const ids = (
-        await db.kysely.selectFrom('mirror_users').select('id').where('connector_id', '=', connectorId).where('id', '>', after).orderBy('id').limit(FULL_PASS_BATCH).execute()
-      ).map((r) => r.id);
-      if (ids.length === 0) break;
-      after = ids[ids.length - 1]!;
-      await inBatch(async (pass) => {
-        pass.count('read', ids.length);
-        await pass.reconcileUsers(ids);
-      });
-      n += ids.length;
-    }
-    // Directory users whose provider record is gone, not yet cleaned up.
-    const gone = (
-      await db.kysely
-        .selectFrom('directory_users as du')
-        .select('du.source_id')
-        .where('du.owner_connector_id', '=', connectorId)
-        .where(({ not, exists, selectFrom }) =>
-          not(exists(selectFrom('mirror_users as mu').select('mu.id').whereRef('mu.connector_id', '=', 'du.owner_connector_id').whereRef('mu.id', '=', 'du.source_id'))),
-        )
-        .execute()
-    ).map((r) => r.source_id!);
-    for (const part of chunk(gone, FULL_PASS_BATCH)) await inBatch((pass) => pass.reconcileUsers(part).then(() => undefined));
+      for (let after = ''; ; ) {
+        const ids = (
+          await db.kysely.selectFrom(table).select('id').where('connector_id', '=', connectorId).where('id', '>', after).orderBy('id').limit(FULL_PASS_BATCH).execute()
+        ).map((r) => r.id);
+        if (ids.length === 0) return n;
+        after = ids[ids.length - 1]!;
+        await inBatch(async (pass) => {
+          pass.count('read', ids.length);
+          await work(pass, ids);
+        });
+        n += ids.length;
+      }
+    };
+    await phase('users evaluated', async () => {
+      const n = await eachBatch('mirror_users', (pass, ids) => pass.reconcileUsers(ids));
+      // Directory users whose provider record is gone, not yet cleaned up.
+      const gone = (
+        await db.kysely
+          .selectFrom('directory_users as du')
+          .select('du.source_id')
+          .where('du.owner_connector_id', '=', connectorId)
+          .where(({ not, exists, selectFrom }) =>
+            not(exists(selectFrom('mirror_users as mu').select('mu.id').whereRef('mu.connector_id', '=', 'du.owner_connector_id').whereRef('mu.id', '=', 'du.source_id'))),
+          )
+          .execute()
+      ).map((r) => r.source_id!);
+      for (const part of chunk(gone, FULL_PASS_BATCH)) await inBatch(async (pass) => void (await pass.reconcileUsers(part)));
       return n + gone.length;
     });
-
     // Groups: which directory groups each provider group feeds.
-    await phase('groups evaluated', async () => {
-      let n = 0;
-    for (let after = ''; ; ) {
-      const ids = (
-        await db.kysely.selectFrom('mirror_groups').select('id').where('connector_id', '=', connectorId).where('id', '>', after).orderBy('id').limit(FULL_PASS_BATCH).execute()
-      ).map((r) => r.id);
-      if (ids.length === 0) break;
-      after = ids[ids.length - 1]!;
-      await inBatch(async (pass) => {
-        pass.count('read', ids.length);
-        await pass.reconcileGroups(ids);
-      });
-      n += ids.length;
-    }
-      return n;
-    });
+    await phase('groups evaluated', () => eachBatch('mirror_groups', (pass, ids) => pass.reconcileGroups(ids)));
     // Memberships: every directory group this connector feeds or has memberships in, compared
     // set-wise, a slice of groups per transaction so that memory stays bounded.
     const managedBy = `connector:${connectorId}`;
