@@ -12,7 +12,7 @@
 //                                       (and of ours while the reconciler catches up after a slice);
 //                                       writes bench/results/<date>-<hostname>-profile.md (figures
 //                                       from a profiled run are slowed down: not the benchmark result)
-//   BENCH_DURATION=10 (s per variant)  BENCH_ROUNDS=4 (slices per variant)  BENCH_WARMUP=2 (s)
+//   BENCH_ONLY=a (one comparison, printed only)  BENCH_DURATION=10 (s per variant)  BENCH_ROUNDS=4 (slices per variant)  BENCH_WARMUP=2 (s)
 //   BENCH_BIG_GROUP=100000  BENCH_POOL_EXTRA=50000  BENCH_KEEP=1 (keep the databases and profiles)
 
 import { execFileSync, spawn } from 'node:child_process';
@@ -31,6 +31,8 @@ import { runReevaluate } from './reevaluate.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PROFILE = process.argv.includes('--profile');
+/** `BENCH_ONLY=a`: one comparison only, printed, not recorded (for working on one figure) */
+const ONLY = process.env.BENCH_ONLY;
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 4));
@@ -150,6 +152,7 @@ async function readProfile(server: Server, name: string): Promise<CpuProfile> {
  * after a slice of ours, what it still had to do is timed.
  */
 async function compare(title: string, variants: Variant[]): Promise<Row[]> {
+  if (ONLY && !title.startsWith(`${ONLY}.`)) return [];
   log(title);
   const gens = variants.map((v) => v.make());
   const spec = (v: Variant, next: () => RequestShape): LoadSpec => ({ url: v.server.url, headers: headersFor(v.server), next });
@@ -400,6 +403,10 @@ async function main(): Promise<void> {
 
   const loadAfter = os.loadavg();
   const totalS = (Date.now() - started) / 1000;
+  if (ONLY) {
+    for (const r of rows) log(`${r.label}: ${f0(r.m.rps)} req/s, p50 ${f2(r.m.p50)} ms, p99 ${f2(r.m.p99)} ms`);
+    return;
+  }
   const report = PROFILE ? profileReport(date, mach, totalS) : resultsReport(date, mach, loadBefore, loadAfter, totalS, extra);
   const out = path.join(ROOT, 'bench', 'results', `${date}-${mach.host}${PROFILE ? '-profile' : ''}.md`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
