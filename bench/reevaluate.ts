@@ -17,8 +17,9 @@ import { ConnectorStore } from '../src/store/connectors.ts';
 import { newId } from '../src/store/ids.ts';
 import { Reconciler } from '../src/sync/reconciler.ts';
 
-const USERS = Number(process.argv[2] ?? 100_000);
-const GROUPS_PER_USER = Number(process.argv[3] ?? 10);
+const numberArg = (i: number) => (/^\d+$/.test(process.argv[i] ?? '') ? Number(process.argv[i]) : undefined);
+const USERS = numberArg(2) ?? 100_000;
+const GROUPS_PER_USER = numberArg(3) ?? 10;
 const GROUPS = Math.max(1, Math.round(USERS / 50)); // 2,000 groups of ~500 members for 100,000 users
 const CONNECTOR = 'bench';
 
