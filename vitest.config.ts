@@ -9,5 +9,7 @@ export default defineConfig({
     // two cores: keep the number of test files running at once small
     maxWorkers: 2,
     pool: 'forks',
+    // the JSON report lets CI print a plain "N passed, N failed" line
+    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
   },
 });
