@@ -238,6 +238,7 @@ export function buildCli(): Command {
         console.log(`preview for ${connectorId}: ${report.totalChanges} changes${report.held.length ? `, ${report.held.length} held by the deletion limit` : ''}`);
         printCounters(report.counters);
         for (const s of report.seats) console.log(`licence ${s.group}: ${s.before} → ${s.after} of ${s.seats} seats`);
+        for (const m of report.merges) console.log(`merged: ${m.sources.join(' + ')} → ${m.group}`);
         for (const c of report.changes) console.log(`  ${c.entity} ${c.op} ${describeChange(c.data)}`);
         if (report.totalChanges > report.changes.length) console.log(`  … ${report.totalChanges - report.changes.length} more (--all lists them)`);
         for (const h of report.held) console.log(`  held: ${h.op} ${describeChange(h.data)}`);

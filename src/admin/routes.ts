@@ -51,6 +51,7 @@ function summarise(report: PassReport, limit = MAX_LISTED_CHANGES) {
     changes: report.changes.slice(0, limit),
     held: report.held,
     seats: report.seats,
+    merges: report.merges,
     log: report.log,
   };
 }

@@ -47,6 +47,8 @@ export interface PassReport {
   held: { userId: string; op: string; data: unknown }[];
   log: { level: string; message: string }[];
   seats: { group: string; seats: number; before: number; after: number }[];
+  /** directory groups fed by more than one provider group of the connector (allowed, and shown) */
+  merges: { group: string; sources: string[] }[];
 }
 
 const LEASE = 'reconciler';
@@ -495,6 +497,20 @@ async function report(db: Db, runId: string, settings: ConnectorSettings, limit 
   const held = await db.kysely.selectFrom('held_changes').select(['user_id', 'op', 'data']).where('run_id', '=', runId).where('status', '=', 'held').orderBy('seq').execute();
   const log = await db.kysely.selectFrom('run_logs').select(['level', 'message']).where('run_id', '=', runId).orderBy('seq').execute();
   // Seats of licence groups: now, and before this run's membership changes.
+  // Merges: a directory group that several provider groups of this connector feed.
+  const links = await db.kysely
+    .selectFrom('group_links as gl')
+    .innerJoin('directory_groups as g', 'g.id', 'gl.group_id')
+    .leftJoin('mirror_groups as mg', (j) => j.onRef('mg.connector_id', '=', 'gl.connector_id').onRef('mg.id', '=', 'gl.source_id'))
+    .select(['g.name', 'gl.source_id', 'mg.display_name'])
+    .where('gl.connector_id', '=', run.connector_id)
+    .where('gl.group_id', 'in', (eb) =>
+      eb.selectFrom('group_links').select('group_id').where('connector_id', '=', run.connector_id).groupBy('group_id').having((h) => h.fn.countAll(), '>', 1),
+    )
+    .orderBy('g.name')
+    .execute();
+  const merges = new Map<string, string[]>();
+  for (const l of links) merges.set(l.name, [...(merges.get(l.name) ?? []), l.display_name ?? l.source_id]);
   const seats: PassReport['seats'] = [];
   for (const licence of settings.group.licences) {
     const g = await db.kysely.selectFrom('directory_groups').select('id').where('name_key', '=', licence.group.toLowerCase()).executeTakeFirst();
@@ -534,5 +550,6 @@ async function report(db: Db, runId: string, settings: ConnectorSettings, limit 
     held: held.map((h) => ({ userId: h.user_id, op: h.op, data: JSON.parse(h.data) })),
     log,
     seats,
+    merges: [...merges].map(([group, sources]) => ({ group, sources: sources.sort() })),
   };
 }

@@ -174,6 +174,38 @@ describe.each(DIALECTS)('connector settings on %s', (dialect) => {
     expect((await snapshot()).groups.map((g) => g.name)).toEqual(['confluence-admins', 'engineering', 'jira-admins']);
   });
 
+  it('shows in the preview which provider groups a mapping merges into one application group', async () => {
+    const a = await user('m1@example.com');
+    await group('Engineers EU', [a]);
+    await group('Engineers US', []);
+    await group('Sales', []);
+    const preview = await reconciler.preview(
+      'entra',
+      settings({ group: { mode: 'manual', manualMappings: [{ source: 'Engineers EU', targets: ['engineering'] }, { source: 'Engineers US', targets: ['Engineering'] }, { source: 'Sales', targets: ['sales'] }] } }),
+    );
+    expect(preview.merges).toEqual([{ group: 'engineering', sources: ['Engineers EU', 'Engineers US'] }]);
+  });
+
+  it('lets two connectors feed one group without undoing each other', async () => {
+    await new ConnectorStore(store.db).create({ id: 'okta', name: 'Okta', kind: 'scim' }, 'test');
+    const fromEntra = await user('e@example.com');
+    const fromOkta = await mirror.create('okta', 'User', normaliseResource(RESOURCE_TYPES.User, { userName: 'o@example.com' }).doc);
+    const entraGroup = await group('shared', [fromEntra]);
+    const oktaGroup = await mirror.create('okta', 'Group', normaliseResource(RESOURCE_TYPES.Group, { displayName: 'Shared' }).doc);
+    await mirror.update('okta', 'Group', oktaGroup.id, (cur) => ({ doc: cur.doc, memberOps: [{ k: 'add', members: [{ value: fromOkta.id }] }] }));
+    await reconciler.drain();
+    expect(await groupsOf('e@example.com')).toEqual(['shared|connector']);
+    expect(await groupsOf('o@example.com')).toEqual(['shared|connector']);
+    // Entra empties its group and re-evaluates everything: Okta's member stays
+    await mirror.update('entra', 'Group', entraGroup.id, (cur) => ({ doc: cur.doc, memberOps: [{ k: 'removeAll' }] }));
+    await reconciler.drain();
+    await reconciler.fullPass('entra', 'manual');
+    expect(await groupsOf('e@example.com')).toEqual([]);
+    expect(await groupsOf('o@example.com')).toEqual(['shared|connector']);
+    const okta = await store.db.kysely.selectFrom('directory_memberships').select('managed_by').execute();
+    expect(okta.map((m) => m.managed_by)).toEqual(['connector:okta']);
+  });
+
   it('filters groups: only-assign, then never-assign; never removes from protected groups', async () => {
     const u = await user('f@example.com');
     await group('jira-users', [u]);
