@@ -57,6 +57,7 @@ const LEASE_TTL_MS = 10_000;
 const POKE_DELAY_MS = 100;
 const FULL_PASS_BATCH = 1000;
 const REPORT_CHANGES = 10_000;
+const FAILED_REST_MS = 30_000;
 
 export class PreviewRollback extends Error {}
 
@@ -74,6 +75,7 @@ export class Reconciler {
   private idleWaiters: (() => void)[] = [];
   private chain: Promise<unknown> = Promise.resolve();
   private leaseRenewAt = 0;
+  private readonly failedUntil = new Map<string, number>();
   private lastQuietCheck = 0;
   private readonly log: NonNullable<ReconcilerOptions['log']>;
 
@@ -191,12 +193,10 @@ export class Reconciler {
 
   private async batch(): Promise<number> {
     if (!(await this.holdLease())) return 0;
-    const rows = await this.db.kysely
-      .selectFrom('dirty_marks')
-      .select(['seq', 'connector_id', 'kind', 'ref', 'ref2'])
-      .orderBy('seq')
-      .limit(this.batchSize)
-      .execute();
+    const resting = [...this.failedUntil].filter(([, until]) => until > Date.now()).map(([c]) => c);
+    let query = this.db.kysely.selectFrom('dirty_marks').select(['seq', 'connector_id', 'kind', 'ref', 'ref2']).orderBy('seq').limit(this.batchSize);
+    if (resting.length) query = query.where('connector_id', 'not in', resting);
+    const rows = await query.execute();
     if (rows.length === 0) return 0;
     const byConnector = new Map<string, Mark[]>();
     for (const r of rows) {
@@ -204,7 +204,27 @@ export class Reconciler {
       list.push({ seq: Number(r.seq), kind: r.kind, ref: r.ref, ref2: r.ref2 });
       byConnector.set(r.connector_id, list);
     }
+    let failed: unknown;
+    let handled = 0;
     for (const [connectorId, marks] of byConnector) {
+      try {
+        await this.connectorBatch(connectorId, marks);
+        handled += marks.length;
+        this.failedUntil.delete(connectorId);
+      } catch (e) {
+        // One connector's failure does not hold the others back: its marks stay, and it rests a while
+        // before the next attempt so that its marks do not fill every batch.
+        this.log('error', `reconciling connector ${connectorId} failed; its changes stay queued and are retried in ${FAILED_REST_MS / 1000} s`, { err: String(e) });
+        this.failedUntil.set(connectorId, Date.now() + FAILED_REST_MS);
+        failed = e;
+      }
+    }
+    if (handled === 0 && failed) throw failed;
+    return handled;
+  }
+
+  private async connectorBatch(connectorId: string, marks: Mark[]): Promise<void> {
+    {
       const settings = await loadSettings(this.db, connectorId, this.log);
       await this.db.transaction(async (trx) => {
         const runId = await this.runs.pushRun(trx, connectorId);
@@ -218,7 +238,6 @@ export class Reconciler {
         await this.runs.addCounters(trx, runId, counters);
       });
     }
-    return rows.length;
   }
 
   /**

@@ -174,6 +174,27 @@ describe.each(DIALECTS)('reconciler on %s', (dialect) => {
     expect(await feedCount()).toBe(feed);
   });
 
+  it("keeps reconciling other connectors when one connector's batch fails, and keeps the failed marks", async () => {
+    const broken = await mirror.create('entra', 'User', userDoc({ userName: 'broken-record' }));
+    await store.db.kysely.updateTable('mirror_users').set({ resource: 'not json' }).where('id', '=', broken.id).execute();
+    await mirror.create('other', 'User', userDoc({ userName: 'healthy@other' }));
+    const errors: string[] = [];
+    // same lease holder as the suite's reconciler, a log of its own
+    const r = new Reconciler(store.db, { holder: reconciler.holder, log: (level, msg) => level === 'error' && errors.push(msg) });
+    await r.drain();
+    expect(await directoryUser('healthy@other')).toMatchObject({ owner_connector_id: 'other' });
+    expect(await directoryUser('broken-record')).toBeUndefined();
+    const left = await store.db.kysely.selectFrom('dirty_marks').select(['connector_id', 'ref']).execute();
+    expect(left).toEqual([{ connector_id: 'entra', ref: broken.id }]);
+    expect(errors[0]).toMatch(/reconciling connector entra failed; its changes stay queued/);
+    // repaired, the marks go through
+    await store.db.kysely.updateTable('mirror_users').set({ resource: JSON.stringify(userDoc({ userName: 'broken-record' })) }).where('id', '=', broken.id).execute();
+    // the failing connector rests in the instance that saw it fail; a fresh one takes it at once
+    expect(await r.drain()).toBe(0);
+    await new Reconciler(store.db, { holder: reconciler.holder }).drain();
+    expect(await directoryUser('broken-record')).toMatchObject({ owner_connector_id: 'entra' });
+  });
+
   it('records the SCIM push as a run with counters', async () => {
     const runs = await store.db.kysely.selectFrom('runs').selectAll().where('connector_id', '=', 'entra').execute();
     expect(runs).toHaveLength(1);
