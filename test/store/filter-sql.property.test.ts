@@ -337,10 +337,11 @@ describe.each(DIALECTS)('SCIM filters in SQL agree with the evaluator, on %s', (
       ),
       { numRuns: RUNS },
     );
-    // the run exercised the SQL, and with filters that tell users apart
-    expect(stats.accepted).toBeGreaterThan(RUNS / 4);
-    expect(stats.rejected).toBeGreaterThan(RUNS / 10);
-    expect(stats.discriminating).toBeGreaterThan(RUNS / 10);
+    // the run exercised the SQL, and with filters that tell users apart (loose bounds: the filters are
+    // random on every run, and these only guard against a generator that degenerates)
+    expect(stats.accepted).toBeGreaterThan(RUNS / 5);
+    expect(stats.rejected).toBeGreaterThan(RUNS / 20);
+    expect(stats.discriminating).toBeGreaterThan(RUNS / 20);
   });
 
   it('on groups: the same, with membership filters answered from the membership table', async () => {
@@ -353,8 +354,8 @@ describe.each(DIALECTS)('SCIM filters in SQL agree with the evaluator, on %s', (
       ),
       { numRuns: runs },
     );
-    expect(stats.accepted).toBeGreaterThan(runs / 4);
-    expect(stats.discriminating).toBeGreaterThan(runs / 20);
+    expect(stats.accepted).toBeGreaterThan(runs / 5);
+    expect(stats.discriminating).toBeGreaterThan(runs / 40);
   });
 
   it('Entra ID lookups', async () => {
