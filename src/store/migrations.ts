@@ -263,12 +263,14 @@ export async function migrateToLatest(db: Db): Promise<void> {
     // Kysely looks for its own tables by name; name the schema so another schema's tables don't count
     ...(db.pgSchema ? { migrationTableSchema: db.pgSchema } : {}),
   });
-  // SQLite: another process may hold the write lock for a moment; wait and retry.
   for (let attempt = 0; ; attempt++) {
     const { error } = await migrator.migrateToLatest();
     if (!error) return;
-    const busy = (error as { code?: string }).code?.startsWith('SQLITE_BUSY');
-    if (!busy || attempt >= 20) throw error;
+    const code = (error as { code?: string }).code;
+    // SQLite: another process may hold the write lock for a moment. PostgreSQL: Kysely's introspection
+    // reads every schema's tables, and fails (3F000) when another schema is dropped meanwhile.
+    const transient = code?.startsWith('SQLITE_BUSY') || code === '3F000' || code === '42P01';
+    if (!transient || attempt >= 20) throw error;
     await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
   }
 }
