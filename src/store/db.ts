@@ -207,6 +207,11 @@ function groupCommit(kysely: Kysely<Database>) {
     });
 }
 
+/** The n-th (1-based) bound parameter in hand-written SQL: `?` on SQLite, `$n` on PostgreSQL. */
+export function placeholder(dialect: Dialect, n: number): string {
+  return dialect === 'postgres' ? `$${n}` : '?';
+}
+
 /** The current time as stored: ISO 8601 with milliseconds, UTC. */
 export function now(): string {
   return new Date().toISOString();

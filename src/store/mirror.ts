@@ -14,7 +14,7 @@ import { searchDocument } from '../domain/scim/resource.ts';
 import type { ResourceKind } from '../domain/scim/schema.ts';
 import { foldCase, RESOURCE_TYPES } from '../domain/scim/schema.ts';
 import type { Db } from './db.ts';
-import { isUniqueViolation, now } from './db.ts';
+import { isUniqueViolation, now, placeholder } from './db.ts';
 import { filterToSql } from './filter-sql.ts';
 import type { Database, DirtyKind } from './schema.ts';
 
@@ -194,7 +194,7 @@ export class MirrorStore {
     if (unique) {
       // Entra's lookups (userName, displayName, id eq "…"): one row at most, so no ordering or paging,
       // and a statement written once rather than built per request.
-      const text = `SELECT ${ROW_COLUMNS} FROM ${table} WHERE connector_id = ${this.param(1)} AND ${unique.column} = ${this.param(2)}`;
+      const text = `SELECT ${ROW_COLUMNS} FROM ${table} WHERE connector_id = ${placeholder(this.db.dialect, 1)} AND ${unique.column} = ${placeholder(this.db.dialect, 2)}`;
       const rows = this.db.reader
         ? this.db.reader.all<RawRow>(text, [connectorId, unique.value])
         : (await this.db.kysely.executeQuery<RawRow>(CompiledQuery.raw(text, [connectorId, unique.value]))).rows;
@@ -219,10 +219,6 @@ export class MirrorStore {
       total = Number(res.rows[0]?.n ?? 0);
     }
     return { total, records };
-  }
-
-  private param(n: number): string {
-    return this.db.dialect === 'postgres' ? `$${n}` : '?';
   }
 
   /** Replace the whole document (PUT); for groups with a `members` list, replace the members too. */
@@ -258,7 +254,8 @@ export class MirrorStore {
           if (changed.length) membersChanged = true;
           for (const m of changed) marks.push({ kind: 'membership', ref: id, ref2: m });
         }
-        const docChanged = JSON.stringify(doc) !== JSON.stringify(current.doc);
+        // the same object back means unchanged (a members-only PATCH): no need to serialise both
+        const docChanged = doc !== current.doc && JSON.stringify(doc) !== JSON.stringify(current.doc);
         if (!docChanged && !membersChanged) return current;
         const at = now();
         const version = current.version + 1;

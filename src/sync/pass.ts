@@ -11,7 +11,7 @@ import type { DesiredUser } from '../domain/rules.ts';
 import { directoryKey, evaluateUser, groupTargets, isAssignable, isNeverRemove, licenceFor, userDiff } from '../domain/rules.ts';
 import type { ScimDoc } from '../domain/scim/resource.ts';
 import type { ConnectorSettings } from '../domain/settings.ts';
-import { now } from '../store/db.ts';
+import { now, placeholder } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
 import type { RunCounters, RunRecorder } from './runs.ts';
 
@@ -210,7 +210,7 @@ export class ConnectorPass {
   }
 
   private get updateUserSql(): string {
-    const p = (n: number) => (this.dialect === 'postgres' ? `$${n}` : '?');
+    const p = (n: number) => placeholder(this.dialect, n);
     return `UPDATE directory_users SET username = ${p(1)}, username_key = ${p(2)}, email = ${p(3)}, display_name = ${p(4)}, active = ${p(5)}, attributes = ${p(6)}, updated_at = ${p(7)} WHERE id = ${p(8)}`;
   }
 

@@ -378,11 +378,21 @@ export class Reconciler {
 export class NotFoundError extends Error {}
 export class ConflictError extends Error {}
 
+const validatedSettings = new Map<string, ConnectorSettings>();
+
 /** A connector's stored settings, validated; a stored value that no longer validates falls back to defaults. */
 export async function loadSettings(db: Db, connectorId: string, log: NonNullable<ReconcilerOptions['log']> = () => {}): Promise<ConnectorSettings> {
   const row = await db.kysely.selectFrom('connectors').select('settings').where('id', '=', connectorId).executeTakeFirst();
+  const text = row?.settings ?? '{}';
+  // Validated once per stored text: the reconciler asks on every batch. The same object is handed out
+  // again, which also keeps the rules' per-settings caches (regexes, compiled paths) warm.
+  const cached = validatedSettings.get(text);
+  if (cached) return cached;
   try {
-    return validateSettings(row ? JSON.parse(row.settings) : {});
+    const settings = validateSettings(JSON.parse(text));
+    if (validatedSettings.size >= 100) validatedSettings.clear();
+    validatedSettings.set(text, settings);
+    return settings;
   } catch (e) {
     log('error', `connector ${connectorId}: stored settings are invalid; using the defaults`, { err: String(e) });
     return DEFAULT_SETTINGS;

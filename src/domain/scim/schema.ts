@@ -215,12 +215,6 @@ export interface ResolvedAttribute {
   sub?: AttributeDef;
 }
 
-export class UnknownAttributeError extends Error {
-  constructor(public readonly path: string) {
-    super(`unknown attribute '${path}'`);
-  }
-}
-
 /**
  * Resolve `uri? attr (.sub)?` for a resource type, case-insensitively. `uri` is either the core schema
  * (same as no uri) or one of the type's extensions. Returns undefined when unknown.
