@@ -1,13 +1,16 @@
 // The Graph emulator itself, over real HTTPS with its certificate trusted.
 
 import { execFile } from 'node:child_process';
+import { X509Certificate, constants, createHash, createPrivateKey, createPublicKey, randomUUID, sign, verify } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
+import { ConfidentialClientApplication } from '@azure/msal-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { GraphEmulator, GraphResponse } from './graph-emulator/index.ts';
-import { graphRequest, startGraphEmulator } from './graph-emulator/index.ts';
+import type { ClientCertificate, GraphEmulator, GraphResponse } from './graph-emulator/index.ts';
+import { decodeJwt, generateClientCertificate, graphRequest, startGraphEmulator } from './graph-emulator/index.ts';
 
 let emu: GraphEmulator;
 let token: string;
@@ -69,12 +72,50 @@ beforeEach(() => {
 });
 
 describe('login side', () => {
-  it('issues opaque bearer tokens for client credentials and checks them on Graph calls', async () => {
+  it('issues RS256 JWT access tokens with the claims of an Entra app-only token, signed with the published key', async () => {
     const r = await getToken(emu);
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ token_type: 'Bearer', expires_in: 3599 });
-    expect(r.body.access_token).toMatch(/^[A-Za-z0-9_-]{40,}$/);
-    expect((await get('/users?$top=1', {}, r.body.access_token)).status).toBe(200);
+    const tok = r.body.access_token as string;
+    expect(tok).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    const jwt = decodeJwt(tok)!;
+    expect(jwt.header).toMatchObject({ typ: 'JWT', alg: 'RS256', kid: expect.any(String), x5t: jwt.header.kid });
+    const p = jwt.payload as Record<string, unknown> & { iat: number; exp: number; nbf: number };
+    expect(p).toMatchObject({
+      aud: 'https://graph.microsoft.com',
+      iss: `https://sts.windows.net/${emu.tenantId}/`,
+      idp: `https://sts.windows.net/${emu.tenantId}/`,
+      appid: emu.clientId,
+      appidacr: '1',
+      app_displayname: 'usersync',
+      tid: emu.tenantId,
+      oid: emu.servicePrincipal.id,
+      sub: emu.servicePrincipal.id,
+      idtyp: 'app',
+      ver: '1.0',
+      roles: ['User.Read.All', 'Group.Read.All', 'Application.Read.All'],
+    });
+    expect(p.exp - p.iat).toBe(3599);
+    expect(p.nbf).toBe(p.iat);
+    expect(Math.abs(p.iat - emu.state.now() / 1000)).toBeLessThan(5);
+
+    // the JWKS endpoint publishes the key (with its certificate, as Entra's do) and the signature verifies
+    const keys = await graphRequest(`${emu.authorityHost}/${emu.tenantId}/discovery/v2.0/keys`, { ca: emu.caCert });
+    expect(keys.status).toBe(200);
+    expect(keys.body).toEqual({ keys: [expect.objectContaining({ kty: 'RSA', use: 'sig', kid: jwt.header.kid, x5t: jwt.header.kid, e: 'AQAB' })] });
+    const jwk = keys.body.keys[0];
+    const key = createPublicKey({ key: { kty: jwk.kty, n: jwk.n, e: jwk.e }, format: 'jwk' });
+    expect(verify('sha256', Buffer.from(jwt.signingInput), key, jwt.signature)).toBe(true);
+    const x5c = new X509Certificate(Buffer.from(jwk.x5c[0], 'base64'));
+    expect(x5c.publicKey.export({ format: 'jwk' })).toMatchObject({ n: jwk.n, e: jwk.e });
+    expect(createHash('sha1').update(x5c.raw).digest('base64url')).toBe(jwk.kid);
+    expect(emu.auth.jwks.keys[0]).toMatchObject({ kid: jwk.kid });
+    // tokens are still looked up server-side: a forged one (same header, other claims) is refused
+    const [h, , sig] = tok.split('.');
+    const forged = `${h}.${Buffer.from(JSON.stringify({ ...p, roles: ['Directory.ReadWrite.All'] })).toString('base64url')}.${sig}`;
+    expectGraphError(await get('/users', {}, forged), 401, 'InvalidAuthenticationToken');
+
+    expect((await get('/users?$top=1', {}, tok)).status).toBe(200);
     expectGraphError(await get('/users', {}, null), 401, 'InvalidAuthenticationToken');
     expectGraphError(await get('/users', {}, 'not-a-token'), 401, 'InvalidAuthenticationToken');
   });
@@ -447,5 +488,321 @@ describe('faults and assignments', () => {
     } finally {
       await e.close();
     }
+  });
+});
+
+describe('memberOf and transitiveMemberOf', () => {
+  let e: GraphEmulator;
+  let t: string;
+  const ids: Record<string, string> = {};
+  const g = (path: string, headers: Record<string, string> = {}): Promise<GraphResponse> => graphRequest(path.startsWith('https://') ? path : `${e.url}${path}`, { ca: e.caCert, token: t, headers });
+
+  beforeAll(async () => {
+    e = await startGraphEmulator();
+    t = (await getToken(e)).body.access_token;
+    const st = e.state;
+    ids.u = st.addUser({ userPrincipalName: 'grace@contoso.com', displayName: 'Grace Hopper' }).id;
+    ids.gone = st.addUser({ userPrincipalName: 'gone@contoso.com' }).id;
+    for (const n of ['eng', 'rnd', 'staff', 'jira', 'deleted', 'above-deleted', 'unrelated']) ids[n] = st.addGroup({ displayName: n, description: `${n} group` }).id;
+    st.addMember(ids.eng!, ids.u);
+    st.addMember(ids.jira!, ids.u);
+    st.addMember(ids.deleted!, ids.u);
+    st.addMember(ids.rnd!, ids.eng!); // eng ⊂ rnd ⊂ staff ⊂ eng: a cycle
+    st.addMember(ids.staff!, ids.rnd!);
+    st.addMember(ids.eng!, ids.staff!);
+    st.addMember(ids['above-deleted']!, ids.deleted!);
+    st.addMember(ids.deleted!, ids.gone);
+    st.softDeleteGroup(ids.deleted!);
+    st.softDeleteUser(ids.gone);
+  });
+  afterAll(async () => e.close());
+
+  it('lists direct groups with @odata.type, by id or userPrincipalName, without soft-deleted groups', async () => {
+    const r = await g(`/users/${ids.u}/memberOf?$select=id,displayName`);
+    expect(r.status, r.text).toBe(200);
+    expect(r.body['@odata.context']).toBe(`${e.url}/$metadata#directoryObjects(id,displayName)`);
+    expect(r.body.value).toEqual([
+      { '@odata.type': '#microsoft.graph.group', id: ids.eng, displayName: 'eng' },
+      { '@odata.type': '#microsoft.graph.group', id: ids.jira, displayName: 'jira' },
+    ]);
+    const byUpn = await g('/users/GRACE@contoso.com/memberOf');
+    expect(byUpn.body.value.map((x: { id: string }) => x.id)).toEqual([ids.eng, ids.jira]);
+    // default group properties without $select
+    expect(byUpn.body.value[0]).toMatchObject({ '@odata.type': '#microsoft.graph.group', description: 'eng group', securityEnabled: true, groupTypes: [] });
+    const cast = await g(`/users/${ids.u}/memberOf/microsoft.graph.group?$select=displayName`);
+    expect(cast.body['@odata.context']).toBe(`${e.url}/$metadata#directoryObjects/microsoft.graph.group(id,displayName)`);
+    expect(cast.body.value).toHaveLength(2);
+    expect((await g(`/users/${ids.u}/memberOf/$count`, { ConsistencyLevel: 'eventual' })).text).toBe('2');
+    expectGraphError(await g(`/users/${ids.u}/memberOf/$count`), 400, 'Request_BadRequest');
+    // the emulator has no directory roles: the cast is valid and empty
+    expect((await g(`/users/${ids.u}/memberOf/microsoft.graph.directoryRole`)).body.value).toEqual([]);
+    expectGraphError(await g(`/users/${ids.u}/memberOf/microsoft.graph.user`), 400, 'Request_UnsupportedQuery');
+  });
+
+  it('follows nested groups transitively, cycle-safe, and not through a soft-deleted group', async () => {
+    const r = await g(`/users/${ids.u}/transitiveMemberOf?$select=id,displayName`);
+    expect(r.status, r.text).toBe(200);
+    const names = (r.body.value as Array<{ displayName: string }>).map((x) => x.displayName);
+    expect(names.sort()).toEqual(['eng', 'jira', 'rnd', 'staff']);
+    expect(r.body.value.every((x: Record<string, unknown>) => x['@odata.type'] === '#microsoft.graph.group')).toBe(true);
+    expect((await g(`/users/${ids.u}/transitiveMemberOf/microsoft.graph.group/$count`, { ConsistencyLevel: 'eventual' })).text).toBe('4');
+    // groups have memberships too
+    const ofGroup = await g(`/groups/${ids.eng}/transitiveMemberOf?$select=displayName`);
+    expect(ofGroup.body.value.map((x: { displayName: string }) => x.displayName).sort()).toEqual(['rnd', 'staff']);
+    expect((await g(`/groups/${ids.rnd}/memberOf?$select=displayName`)).body.value).toEqual([{ '@odata.type': '#microsoft.graph.group', id: ids.staff, displayName: 'staff' }]);
+    // restoring the group brings it (and the group above it) back
+    e.state.restoreGroup(ids.deleted!);
+    try {
+      const back = await g(`/users/${ids.u}/transitiveMemberOf?$select=displayName`);
+      expect(back.body.value.map((x: { displayName: string }) => x.displayName).sort()).toEqual(['above-deleted', 'deleted', 'eng', 'jira', 'rnd', 'staff']);
+    } finally {
+      e.state.softDeleteGroup(ids.deleted!);
+    }
+  });
+
+  it('pages with $top and nextLinks, checks $top and $select, and needs advanced queries for $filter', async () => {
+    const pages: GraphResponse[] = [];
+    for (let link: string | undefined = `/users/${ids.u}/transitiveMemberOf?$top=1&$select=id`; link; ) {
+      const r = await g(link);
+      expect(r.status, r.text).toBe(200);
+      pages.push(r);
+      link = r.body['@odata.nextLink'];
+      if (link) expect(new URL(link).searchParams.get('$top')).toBe('1');
+    }
+    expect(pages.map((p) => p.body.value.length)).toEqual([1, 1, 1, 1]);
+    expect(new Set(pages.map((p) => p.body.value[0].id)).size).toBe(4);
+    for (const top of ['0', '1000']) expectGraphError(await g(`/users/${ids.u}/memberOf?$top=${top}`), 400, 'Request_UnsupportedQuery');
+    expectGraphError(await g(`/users/${ids.u}/memberOf?$select=nope`), 400, 'Request_BadRequest');
+    const f = `/users/${ids.u}/transitiveMemberOf/microsoft.graph.group?$filter=${encodeURIComponent("startswith(displayName,'r')")}&$select=displayName`;
+    expectGraphError(await g(f), 400, 'Request_UnsupportedQuery');
+    const adv = await g(`${f}&$count=true`, { ConsistencyLevel: 'eventual' });
+    expect(adv.status, adv.text).toBe(200);
+    expect(adv.body['@odata.count']).toBe(1);
+    expect(adv.body.value).toEqual([{ '@odata.type': '#microsoft.graph.group', id: ids.rnd, displayName: 'rnd' }]);
+  });
+
+  it('answers 404 for a soft-deleted or unknown user and a soft-deleted group', async () => {
+    expectGraphError(await g(`/users/${ids.gone}/memberOf`), 404, 'Request_ResourceNotFound');
+    expectGraphError(await g('/users/gone@contoso.com/transitiveMemberOf'), 404, 'Request_ResourceNotFound');
+    expectGraphError(await g('/users/00000000-0000-0000-0000-0000000000ff/memberOf'), 404, 'Request_ResourceNotFound');
+    expectGraphError(await g(`/groups/${ids.deleted}/memberOf`), 404, 'Request_ResourceNotFound');
+  });
+});
+
+describe('application permissions', () => {
+  it('puts the granted permissions into new tokens and enforces them per endpoint with 403', async () => {
+    const e = await startGraphEmulator({ permissions: [] });
+    try {
+      const u = e.state.addUser({ userPrincipalName: 'ada@contoso.com', displayName: 'Ada' }).id;
+      const grp = e.state.addGroup({ displayName: 'devs' }).id;
+      e.state.addMember(grp, u);
+      e.state.assign(e.servicePrincipal.id, u);
+      const newToken = async (): Promise<string> => (await getToken(e)).body.access_token;
+      const status = async (tok: string, path: string): Promise<number> => (await graphRequest(`${e.url}${path}`, { ca: e.caCert, token: tok })).status;
+      const sp = e.servicePrincipal.id;
+      const paths = {
+        users: '/users',
+        user: `/users/${u}`,
+        userDelta: '/users/delta',
+        memberOf: `/users/${u}/memberOf`,
+        groups: '/groups',
+        members: `/groups/${grp}/members`,
+        transitive: `/groups/${grp}/transitiveMembers`,
+        groupDelta: '/groups/delta',
+        sps: `/servicePrincipals?$filter=${encodeURIComponent(`appId eq '${e.clientId}'`)}`,
+        assigned: `/servicePrincipals/${sp}/appRoleAssignedTo`,
+        deletedUsers: '/directory/deletedItems/microsoft.graph.user',
+      };
+      const matrix = async (tok: string): Promise<Record<string, number>> => {
+        const out: Record<string, number> = {};
+        for (const [k, p] of Object.entries(paths)) out[k] = await status(tok, p);
+        return out;
+      };
+
+      // no consent: a token without a roles claim, and 403 everywhere
+      const none = await newToken();
+      expect(decodeJwt(none)!.payload).not.toHaveProperty('roles');
+      const denied = await graphRequest(`${e.url}/users`, { ca: e.caCert, token: none });
+      expectGraphError(denied, 403, 'Authorization_RequestDenied');
+      expect(denied.body.error.message).toBe('Insufficient privileges to complete the operation.');
+      expect(Object.values(await matrix(none)).every((s) => s === 403)).toBe(true);
+
+      // User.ReadBasic.All: users but not users/delta; a consent change needs a new token
+      e.auth.permissions.add('User.ReadBasic.All');
+      expect(await status(none, '/users')).toBe(403);
+      const basic = await newToken();
+      expect(decodeJwt(basic)!.payload.roles).toEqual(['User.ReadBasic.All']);
+      expect(await matrix(basic)).toEqual({ users: 200, user: 200, userDelta: 403, memberOf: 200, groups: 403, members: 403, transitive: 403, groupDelta: 403, sps: 403, assigned: 403, deletedUsers: 200 });
+      // memberOf without a group permission: the groups come back with limited information
+      const limited = await graphRequest(`${e.url}/users/${u}/memberOf?$select=id,displayName`, { ca: e.caCert, token: basic });
+      expect(limited.body.value).toEqual([{ '@odata.type': '#microsoft.graph.group', id: grp, displayName: null }]);
+
+      // GroupMember.Read.All alone: groups, members and group delta; user members with limited information
+      e.auth.permissions = ['GroupMember.Read.All'];
+      const gm = await newToken();
+      expect(await matrix(gm)).toEqual({ users: 403, user: 403, userDelta: 403, memberOf: 403, groups: 200, members: 200, transitive: 200, groupDelta: 200, sps: 403, assigned: 403, deletedUsers: 403 });
+      const members = await graphRequest(`${e.url}/groups/${grp}/members?$select=id,userPrincipalName,displayName`, { ca: e.caCert, token: gm });
+      expect(members.body.value).toEqual([{ '@odata.type': '#microsoft.graph.user', id: u, userPrincipalName: null, displayName: null }]);
+
+      // the defaults cover everything a pull sync reads
+      e.auth.permissions = ['User.Read.All', 'Group.Read.All', 'Application.Read.All'];
+      const full = await newToken();
+      expect(Object.values(await matrix(full)).every((s) => s === 200)).toBe(true);
+      expect((await graphRequest(`${e.url}/users/${u}/memberOf?$select=displayName`, { ca: e.caCert, token: full })).body.value[0].displayName).toBe('devs');
+      // Directory.Read.All alone covers all of it too; the older tokens keep what they had
+      e.auth.permissions = new Set(['Directory.Read.All']);
+      expect(Object.values(await matrix(await newToken())).every((s) => s === 200)).toBe(true);
+      expect(await status(basic, '/groups')).toBe(403);
+      // an unknown path is still a 400, not a 403
+      expect(await status(full, '/nothing-here')).toBe(400);
+    } finally {
+      await e.close();
+    }
+  });
+});
+
+describe('certificate credentials (client assertions)', () => {
+  let e: GraphEmulator;
+  let good: ClientCertificate;
+  let other: ClientCertificate;
+  const tokenUrl = (): string => `${e.authorityHost}/${e.tenantId}/oauth2/v2.0/token`;
+
+  /** a ConfidentialClientApplication configured like src/sources/graph/client.ts, trusting the emulator's CA */
+  function msalApp(clientCertificate: { thumbprintSha256?: string; thumbprint?: string; privateKey: string; x5c?: string }): ConfidentialClientApplication {
+    const send = async <T>(method: string, url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> => {
+      const r = await graphRequest(url, { ca: e.caCert, method, ...(options?.headers ? { headers: options.headers } : {}), ...(options?.body !== undefined ? { body: options.body } : {}) });
+      return { status: r.status, headers: r.headers as Record<string, string>, body: (r.body ?? {}) as T };
+    };
+    const networkClient: INetworkModule = {
+      sendGetRequestAsync: <T>(url: string, options?: NetworkRequestOptions) => send<T>('GET', url, options),
+      sendPostRequestAsync: <T>(url: string, options?: NetworkRequestOptions) => send<T>('POST', url, options),
+    };
+    return new ConfidentialClientApplication({
+      auth: { clientId: e.clientId, clientCertificate, authority: `${e.authorityHost}/${e.tenantId}`, knownAuthorities: [e.host] },
+      system: { networkClient },
+    });
+  }
+
+  /** a hand-made assertion, signed with a certificate's key */
+  function assertion(cert: ClientCertificate, opts: { header?: Record<string, unknown>; claims?: Record<string, unknown>; alg?: 'RS256' | 'PS256'; key?: string } = {}): string {
+    const now = Math.floor(Date.now() / 1000);
+    const alg = opts.alg ?? 'PS256';
+    const header = { alg, typ: 'JWT', 'x5t#S256': Buffer.from(cert.thumbprintSha256Hex, 'hex').toString('base64url'), ...opts.header };
+    const claims = { aud: tokenUrl(), iss: e.clientId, sub: e.clientId, jti: randomUUID(), nbf: now, iat: now, exp: now + 600, ...opts.claims };
+    const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    const key = createPrivateKey(opts.key ?? cert.privateKeyPem);
+    const sig = alg === 'PS256' ? sign('sha256', Buffer.from(input), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }) : sign('sha256', Buffer.from(input), key);
+    return `${input}.${sig.toString('base64url')}`;
+  }
+
+  function postAssertion(jwt: string, extra: Record<string, string> = {}, path = `/${e.tenantId}/oauth2/v2.0/token`): Promise<GraphResponse> {
+    const form = { client_id: e.clientId, scope: 'https://graph.microsoft.com/.default', grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt, ...extra };
+    return graphRequest(`${e.authorityHost}${path}`, { ca: e.caCert, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form).toString() });
+  }
+
+  function expectAad(r: GraphResponse, status: number, error: string, code: number, text?: RegExp): void {
+    expect(r.status, r.text).toBe(status);
+    expect(r.body.error).toBe(error);
+    expect(r.body.error_codes).toEqual([code]);
+    expect(r.body.error_description).toMatch(new RegExp(`^AADSTS${code}: `));
+    if (text) expect(r.body.error_description).toMatch(text);
+  }
+
+  beforeAll(async () => {
+    [good, other] = await Promise.all([generateClientCertificate(), generateClientCertificate({ commonName: 'someone-else' })]);
+    e = await startGraphEmulator({ certificates: [good.certPem] });
+  });
+  afterAll(async () => e.close());
+
+  it('generates RSA client certificates with their SHA-256 thumbprint', () => {
+    const x = new X509Certificate(good.certPem);
+    expect(good.thumbprintSha256Hex).toBe(x.fingerprint256.replace(/:/g, ''));
+    expect(good.thumbprintSha1Hex).toBe(x.fingerprint.replace(/:/g, ''));
+    expect(x.publicKey.asymmetricKeyType).toBe('rsa');
+    expect(good.privateKeyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect(e.auth.certificates.map((c) => c.thumbprintSha256Hex)).toEqual([good.thumbprintSha256Hex]);
+  });
+
+  it('gives msal-node a token for clientCertificate {thumbprintSha256, privateKey} (PS256, x5t#S256)', async () => {
+    const result = await msalApp({ thumbprintSha256: good.thumbprintSha256Hex, privateKey: good.privateKeyPem }).acquireTokenByClientCredential({ scopes: ['https://graph.microsoft.com/.default'] });
+    expect(result?.accessToken).toBeTruthy();
+    const claims = decodeJwt(result!.accessToken)!.payload;
+    expect(claims).toMatchObject({ appid: e.clientId, appidacr: '2', idtyp: 'app', roles: ['User.Read.All', 'Group.Read.All', 'Application.Read.All'] });
+    const r = await graphRequest(`${e.url}/users?$top=1`, { ca: e.caCert, token: result!.accessToken });
+    expect(r.status, r.text).toBe(200);
+    // the deprecated SHA-1 form (RS256, x5t) and an x5c header are accepted too
+    const sha1 = await msalApp({ thumbprint: good.thumbprintSha1Hex, privateKey: good.privateKeyPem, x5c: good.certPem }).acquireTokenByClientCredential({ scopes: ['https://graph.microsoft.com/.default'] });
+    expect(decodeJwt(sha1!.accessToken)!.payload.appidacr).toBe('2');
+  });
+
+  it('refuses msal-node with a certificate that is not registered (AADSTS700027, key not found)', async () => {
+    const app = msalApp({ thumbprintSha256: other.thumbprintSha256Hex, privateKey: other.privateKeyPem });
+    const err = await app.acquireTokenByClientCredential({ scopes: ['https://graph.microsoft.com/.default'] }).then(
+      () => undefined,
+      (x: unknown) => x as { errorCode?: string; errorMessage?: string },
+    );
+    expect(err?.errorCode).toBe('invalid_client');
+    expect(err?.errorMessage).toMatch(/AADSTS700027: Client assertion contains an invalid signature\. \[Reason - The key was not found\., Thumbprint of key used by client: '[0-9A-F]{64}'/);
+    // a registered thumbprint with the wrong key: the signature does not verify
+    const wrongKey = await msalApp({ thumbprintSha256: good.thumbprintSha256Hex, privateKey: other.privateKeyPem })
+      .acquireTokenByClientCredential({ scopes: ['https://graph.microsoft.com/.default'] })
+      .then(() => undefined, (x: unknown) => x as { errorCode?: string; errorMessage?: string });
+    expect(wrongKey?.errorCode).toBe('invalid_client');
+    expect(wrongKey?.errorMessage).toMatch(/AADSTS700027: .*The provided signature value did not match the expected signature value\./);
+  });
+
+  it('validates the assertion like Entra: audience, issuer/subject, time range, type, header, claims', async () => {
+    expect((await postAssertion(assertion(good))).status).toBe(200);
+    expect((await postAssertion(assertion(good, { alg: 'RS256' }))).status).toBe(200);
+    // the audience may be the v1 token endpoint or the tenant's domain; client_id may be left out
+    expect((await postAssertion(assertion(good, { claims: { aud: `${e.authorityHost}/${e.tenantId}/oauth2/token` } }))).status).toBe(200);
+    expect((await postAssertion(assertion(good, { claims: { aud: `${e.authorityHost}/${e.tenantDomain}/oauth2/v2.0/token` } }))).status).toBe(200);
+    expect((await postAssertion(assertion(good), { client_id: '' })).status).toBe(200);
+
+    expectAad(await postAssertion(assertion(good, { claims: { aud: 'https://login.microsoftonline.com/common/oauth2/v2.0/token' } })), 401, 'invalid_client', 700023, /audience claim does not match Realm issuer/);
+    expectAad(await postAssertion(assertion(good, { claims: { aud: [tokenUrl()] } })), 401, 'invalid_client', 700023);
+    expectAad(await postAssertion(assertion(good, { claims: { iss: 'someone-else' } })), 401, 'invalid_client', 700021, /doesn't match 'client_id'/);
+    const old = Math.floor(Date.now() / 1000) - 3600;
+    expectAad(await postAssertion(assertion(good, { claims: { nbf: old - 600, iat: old - 600, exp: old } })), 401, 'invalid_client', 700024, /not within its valid time range/);
+    expectAad(await postAssertion(assertion(good, { claims: { nbf: old + 7200 + 600 } })), 401, 'invalid_client', 700024);
+    expectAad(await postAssertion(assertion(good, { claims: { jti: undefined } })), 400, 'invalid_request', 50027);
+    expectAad(await postAssertion(assertion(good, { header: { 'x5t#S256': undefined } })), 400, 'invalid_request', 50027, /No certificate thumbprint/);
+    expectAad(await postAssertion(assertion(good, { header: { alg: 'HS256' } })), 400, 'invalid_request', 50027);
+    expectAad(await postAssertion('not.a.jwt'), 400, 'invalid_request', 50027);
+    expectAad(await postAssertion(assertion(good), { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer' }), 400, 'invalid_request', 90011);
+    expectAad(await postAssertion(assertion(good), { client_assertion_type: '' }), 400, 'invalid_request', 900144);
+    // the client id is checked before the credential
+    expectAad(await postAssertion(assertion(good), { client_id: 'another-app' }), 400, 'unauthorized_client', 700016);
+  });
+
+  it('adds and removes certificates at run time, and refuses a certificate past its end date', async () => {
+    expectAad(await postAssertion(assertion(other)), 401, 'invalid_client', 700027, /The key was not found/);
+    const info = e.auth.addCertificate(other.certPem);
+    expect(info.thumbprintSha256Hex).toBe(other.thumbprintSha256Hex);
+    expect((await postAssertion(assertion(other))).status).toBe(200);
+    expect(e.auth.removeCertificate(other.thumbprintSha1Hex.toLowerCase())).toBe(true);
+    expect(e.auth.removeCertificate(other.certPem)).toBe(false);
+    expectAad(await postAssertion(assertion(other)), 401, 'invalid_client', 700027);
+
+    const short = await generateClientCertificate({ days: 1 });
+    const e2 = await startGraphEmulator({ certificates: [short.certPem], clientId: e.clientId, tenantId: e.tenantId });
+    try {
+      const post = (jwt: string): Promise<GraphResponse> =>
+        graphRequest(`${e2.authorityHost}/${e2.tenantId}/oauth2/v2.0/token`, {
+          ca: e2.caCert,
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ client_id: e2.clientId, scope: 'https://graph.microsoft.com/.default', grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt }).toString(),
+        });
+      const aud = { aud: `${e2.authorityHost}/${e2.tenantId}/oauth2/v2.0/token` };
+      expect((await post(assertion(short, { claims: aud }))).status).toBe(200);
+      e2.state.advanceClock(2 * 24 * 3600 * 1000);
+      expectAad(await post(assertion(short, { claims: aud })), 401, 'invalid_client', 700027, /The key used is expired\..*Found key 'Start=\d\d\/\d\d\/\d{4} /);
+      // the secret still works next to certificates
+      expect((await getToken(e2)).status).toBe(200);
+    } finally {
+      await e2.close();
+    }
+    await expect(startGraphEmulator({ certificates: ['not a certificate'] })).rejects.toThrow();
   });
 });

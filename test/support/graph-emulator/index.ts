@@ -5,6 +5,8 @@ import { randomUUID } from 'node:crypto';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Faults } from './faults.ts';
+import type { ClientCertificateInfo } from './jwt.ts';
+import { parseClientCertificate, sharedSigningKey } from './jwt.ts';
 import type { RequestLogEntry } from './server.ts';
 import { GraphHandler } from './server.ts';
 import type { ServicePrincipal } from './state.ts';
@@ -14,7 +16,9 @@ import { sharedCertificate } from './tls.ts';
 
 export { Faults } from './faults.ts';
 export type { ActiveFault, FaultKind, FaultSpec } from './faults.ts';
-export type { RequestLogEntry } from './server.ts';
+export type { IssuedToken, RequestLogEntry } from './server.ts';
+export { decodeJwt, generateClientCertificate } from './jwt.ts';
+export type { ClientCertificate, ClientCertificateInfo, DecodedJwt, JwtHeader, JwtPayload } from './jwt.ts';
 export { GraphState } from './state.ts';
 export type { AppRoleAssignment, DirObject, GroupInput, GroupObject, SeedOptions, SeedResult, ServicePrincipal, UserInput } from './state.ts';
 export { generateCertificate } from './tls.ts';
@@ -42,7 +46,17 @@ export interface GraphEmulatorOptions {
   tls?: TlsMaterial;
   /** fixed port (default: random) */
   port?: number;
+  /**
+   * application permissions granted to the app (admin consent), issued as the token's `roles`;
+   * default `['User.Read.All', 'Group.Read.All', 'Application.Read.All']`
+   */
+  permissions?: string[];
+  /** PEM certificates registered on the app, for certificate client assertions (RSA only) */
+  certificates?: string[];
 }
+
+/** the permissions a new emulator grants unless told otherwise */
+export const DEFAULT_PERMISSIONS: readonly string[] = ['User.Read.All', 'Group.Read.All', 'Application.Read.All'];
 
 export interface GraphEmulator {
   /** Graph base URL, e.g. https://127.0.0.1:PORT/v1.0 */
@@ -71,6 +85,21 @@ export interface GraphEmulator {
     tokenLifetimeSeconds: number;
     /** make every token issued so far expired */
     expireAll(): void;
+    /**
+     * application permissions granted to the app. Like a consent change in Entra, a change applies
+     * to tokens issued afterwards (with msal-node: after its cached token is renewed). Assigning an
+     * iterable replaces the set.
+     */
+    get permissions(): Set<string>;
+    set permissions(v: Iterable<string>);
+    /** register a PEM certificate on the app (as uploading it under "Certificates & secrets"); returns its thumbprints */
+    addCertificate(pem: string): ClientCertificateInfo;
+    /** remove a certificate, given as PEM or as hex SHA-1 / SHA-256 thumbprint; false if none matched */
+    removeCertificate(pemOrThumbprint: string): boolean;
+    /** the registered certificates */
+    readonly certificates: readonly ClientCertificateInfo[];
+    /** the JWKS the access tokens are signed with (as served at `/{tenant}/discovery/v2.0/keys`) */
+    readonly jwks: { keys: Array<Record<string, unknown>> };
   };
   /** the `authorityMetadata` JSON string for msal-node (skips the openid-configuration GET) */
   authorityMetadata: string;
@@ -80,7 +109,7 @@ export interface GraphEmulator {
 }
 
 export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promise<GraphEmulator> {
-  const tls = opts.tls ?? (await sharedCertificate());
+  const [tls, signingKey] = await Promise.all([opts.tls ?? sharedCertificate(), sharedSigningKey()]);
   const state = new GraphState();
   const faults = new Faults();
   const authSettings = {
@@ -89,12 +118,20 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
     clientId: opts.clientId ?? randomUUID(),
     clientSecret: opts.clientSecret ?? `emu~${randomUUID()}`,
     tokenLifetimeSeconds: opts.tokenLifetimeSeconds ?? 3599,
+    permissions: new Set(opts.permissions ?? DEFAULT_PERMISSIONS),
+    certificates: new Map<string, ClientCertificateInfo>(),
   };
+  const addCertificate = (pem: string): ClientCertificateInfo => {
+    const info = parseClientCertificate(pem);
+    authSettings.certificates.set(info.thumbprintSha256Hex, info);
+    return info;
+  };
+  for (const pem of opts.certificates ?? []) addCertificate(pem);
   const handler = new GraphHandler(state, faults, authSettings, {
     defaultPageSize: opts.defaultPageSize ?? 100,
     deltaPageSize: opts.deltaPageSize ?? 100,
     deltaMemberSlice: opts.deltaMemberSlice ?? 100,
-  });
+  }, signingKey);
   const server = https.createServer({ cert: tls.cert, key: tls.key, keepAlive: true }, handler.handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -133,6 +170,24 @@ export async function startGraphEmulator(opts: GraphEmulatorOptions = {}): Promi
         authSettings.tokenLifetimeSeconds = v;
       },
       expireAll: () => handler.expireAllTokens(),
+      get permissions(): Set<string> {
+        return authSettings.permissions;
+      },
+      set permissions(v: Iterable<string>) {
+        authSettings.permissions = new Set(v);
+      },
+      addCertificate,
+      removeCertificate: (pemOrThumbprint: string): boolean => {
+        const t = pemOrThumbprint.includes('-----BEGIN') ? parseClientCertificate(pemOrThumbprint).thumbprintSha256Hex : pemOrThumbprint.replace(/[^0-9a-f]/gi, '').toUpperCase();
+        for (const [k, c] of authSettings.certificates) {
+          if (c.thumbprintSha256Hex === t || c.thumbprintSha1Hex === t) return authSettings.certificates.delete(k);
+        }
+        return false;
+      },
+      get certificates(): readonly ClientCertificateInfo[] {
+        return [...authSettings.certificates.values()];
+      },
+      jwks: { keys: [signingKey.jwk] },
     },
     authorityMetadata: JSON.stringify({
       token_endpoint: `${authority}/oauth2/v2.0/token`,

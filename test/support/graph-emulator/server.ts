@@ -5,6 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ActiveFault, Faults } from './faults.ts';
 import type { EntityKind, FilterNode } from './odata.ts';
 import { GraphError, MODEL, evalFilter, parseFilter, parseSelect, parseTop } from './odata.ts';
+import type { ClientCertificateInfo, DecodedJwt, SigningKey } from './jwt.ts';
+import { decodeJwt, signJwt, verifyJwtSignature } from './jwt.ts';
 import type { DirObject, GraphState, GroupObject, MemberType, ServicePrincipal } from './state.ts';
 
 export interface RequestLogEntry {
@@ -29,11 +31,19 @@ export interface AuthSettings {
   clientSecret: string;
   /** `expires_in` of new tokens, seconds */
   tokenLifetimeSeconds: number;
+  /** application permissions granted to the app (admin consent); copied into each new token's `roles` */
+  permissions: Set<string>;
+  /** certificates registered on the app, by upper-case hex SHA-256 thumbprint */
+  certificates: Map<string, ClientCertificateInfo>;
 }
 
-interface IssuedToken {
+export interface IssuedToken {
   expiresAt: number;
   revoked: boolean;
+  /** the `roles` claim: application permissions at issue time */
+  roles: ReadonlySet<string>;
+  /** how the client authenticated: '1' client secret, '2' certificate (the `appidacr` claim) */
+  appidacr: '1' | '2';
 }
 
 export interface EmulatorTuning {
@@ -66,6 +76,20 @@ interface DeltaToken {
 const JSON_TYPE = 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8';
 const GRAPH_SCOPES = new Set(['https://graph.microsoft.com/.default', '00000003-0000-0000-c000-000000000000/.default', 'https://graph.microsoft.com//.default']);
 const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access']);
+const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** Entra accepts client assertions up to 5 minutes outside their nbf/exp (clock skew) */
+const ASSERTION_SKEW_S = 300;
+
+// Application permissions that grant read access, per resource (graph.md §2; the Graph permissions
+// tables; the ReadWrite and Directory permissions include the Read ones).
+const DIRECTORY = ['Directory.Read.All', 'Directory.ReadWrite.All'];
+/** users, users/{id}, users/{id}/memberOf …; User.ReadBasic.All is enough here */
+export const USER_READ = ['User.Read.All', 'User.ReadWrite.All', 'User.ReadBasic.All', ...DIRECTORY];
+/** users/delta: User.ReadBasic.All is not enough */
+export const USER_DELTA = ['User.Read.All', 'User.ReadWrite.All', ...DIRECTORY];
+export const GROUP_READ = ['GroupMember.Read.All', 'GroupMember.ReadWrite.All', 'Group.Read.All', 'Group.ReadWrite.All', ...DIRECTORY];
+export const APP_READ = ['Application.Read.All', 'Application.ReadWrite.All', ...DIRECTORY];
+export const ASSIGNMENT_READ = [...APP_READ, 'AppRoleAssignment.ReadWrite.All'];
 const MAX_CURSORS = 5000;
 
 interface Ctx {
@@ -82,6 +106,8 @@ interface Ctx {
   /** a 'drop' fault with phase midBody to apply when sending */
   drop?: ActiveFault;
   ru: number;
+  /** the bearer token, once authenticated */
+  token?: IssuedToken;
 }
 
 export class GraphHandler {
@@ -96,6 +122,7 @@ export class GraphHandler {
     readonly faults: Faults,
     readonly auth: AuthSettings,
     readonly tuning: EmulatorTuning,
+    readonly signingKey: SigningKey,
   ) {}
 
   get base(): string {
@@ -162,7 +189,8 @@ export class GraphHandler {
     }
     const [first] = ctx.segments;
     if (first?.toLowerCase() === 'v1.0') {
-      this.authenticate(ctx);
+      ctx.token = this.authenticate(ctx);
+      this.authorize(ctx, ctx.token);
       const denied = this.faults.take(ctx.method, ctx.path, ['forbidden']);
       if (denied) throw new GraphError(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
       if (ctx.method !== 'GET') throw new GraphError(405, 'Request_BadRequest', `The emulator only serves GET on ${ctx.path}.`);
@@ -226,8 +254,10 @@ export class GraphHandler {
       });
       return;
     }
-    if (s[1] === 'discovery' && s[2] === 'v2.0' && s[3] === 'keys') {
-      this.sendJson(ctx, 200, { keys: [] });
+    if (s[1] === 'discovery' && ((s[2] === 'v2.0' && s[3] === 'keys' && s[4] === undefined) || (s[2] === 'keys' && s[3] === undefined))) {
+      // the key access tokens are signed with (Entra: several rotating keys; here one per process)
+      const issuer = s[2] === 'v2.0' ? { issuer: `${this.origin}/${this.auth.tenantId}/v2.0` } : {};
+      this.sendJson(ctx, 200, { keys: [{ ...this.signingKey.jwk, ...issuer }] });
       return;
     }
     if (s[1] === 'oauth2' && s[2] === 'v2.0' && s[3] === 'token') {
@@ -249,6 +279,7 @@ export class GraphHandler {
     }
     let clientId = body.get('client_id');
     let secret = body.get('client_secret');
+    const assertion = body.get('client_assertion');
     const basic = /^basic\s+(.+)$/i.exec(ctx.req.headers.authorization ?? '');
     if (basic) {
       const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
@@ -266,6 +297,11 @@ export class GraphHandler {
     if (grant !== 'client_credentials') {
       this.sendAadError(ctx, 400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grant}'.`);
       return;
+    }
+    // with a client assertion, client_id may be left out (RFC 7523 §3): the assertion's sub names the app
+    if (!clientId && assertion) {
+      const sub = decodeJwt(assertion)?.payload.sub;
+      if (typeof sub === 'string') clientId = sub;
     }
     if (!clientId) {
       this.sendAadError(ctx, 400, 'invalid_request', 900144, "The request body must contain the following parameter: 'client_id'.");
@@ -285,19 +321,142 @@ export class GraphHandler {
       this.sendAadError(ctx, 400, 'invalid_scope', 70011, `The provided value for the input parameter 'scope' is not valid. The scope ${scopeRaw} is not valid.`);
       return;
     }
-    if (!secret) {
-      this.sendAadError(ctx, 401, 'invalid_client', 7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
-      return;
-    }
-    if (secret !== this.auth.clientSecret) {
-      this.sendAadError(ctx, 401, 'invalid_client', 7000215, `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${this.auth.clientId}'.`);
-      return;
+    let appidacr: '1' | '2';
+    if (assertion) {
+      if (!this.checkAssertion(ctx, tenant, clientId, assertion, body.get('client_assertion_type'))) return;
+      appidacr = '2';
+    } else {
+      if (!secret) {
+        this.sendAadError(ctx, 401, 'invalid_client', 7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
+        return;
+      }
+      if (secret !== this.auth.clientSecret) {
+        this.sendAadError(ctx, 401, 'invalid_client', 7000215, `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${this.auth.clientId}'.`);
+        return;
+      }
+      appidacr = '1';
     }
     const lifetime = this.auth.tokenLifetimeSeconds;
-    const token = randomBytes(32).toString('base64url');
-    this.tokens.set(token, { expiresAt: this.state.now() + lifetime * 1000, revoked: false });
-    this.tokensIssued++;
+    const token = this.issueToken(lifetime, appidacr);
     this.sendJson(ctx, 200, { token_type: 'Bearer', expires_in: lifetime, ext_expires_in: lifetime, access_token: token });
+  }
+
+  /** an app-only access token for Graph, shaped like Entra's (v1.0 token, as Graph gets), signed RS256 */
+  private issueToken(lifetime: number, appidacr: '1' | '2'): string {
+    const now = Math.floor(this.state.now() / 1000);
+    const tid = this.auth.tenantId;
+    const sp = this.state.findServicePrincipal({ appId: this.auth.clientId });
+    const roles = new Set(this.auth.permissions);
+    const payload: Record<string, unknown> = {
+      aud: 'https://graph.microsoft.com',
+      iss: `https://sts.windows.net/${tid}/`,
+      iat: now,
+      nbf: now,
+      exp: now + lifetime,
+      aio: randomBytes(48).toString('base64'),
+      app_displayname: sp?.displayName ?? null,
+      appid: this.auth.clientId,
+      appidacr,
+      idp: `https://sts.windows.net/${tid}/`,
+      idtyp: 'app',
+      oid: sp?.id ?? null,
+      rh: `1.${randomBytes(24).toString('base64url')}.`,
+      ...(roles.size > 0 ? { roles: [...roles] } : {}),
+      sub: sp?.id ?? null,
+      tenant_region_scope: 'EU',
+      tid,
+      uti: randomBytes(16).toString('base64url'),
+      ver: '1.0',
+      wids: ['0997a1d0-0d1d-4acb-b408-d5ca73121e90'],
+      xms_tcdt: now,
+    };
+    const token = signJwt({ typ: 'JWT', alg: 'RS256', x5t: this.signingKey.kid, kid: this.signingKey.kid }, payload, this.signingKey.privateKey);
+    this.tokens.set(token, { expiresAt: this.state.now() + lifetime * 1000, revoked: false, roles, appidacr });
+    this.tokensIssued++;
+    return token;
+  }
+
+  /**
+   * Validate a certificate client assertion as Entra does (certificate-credentials): an RS256/PS256
+   * JWT whose x5t#S256 (or x5t) names a certificate registered on the app, signed with its key, with
+   * aud = the token endpoint, iss = sub = client id, a jti, and nbf/exp around now. Sends the AAD
+   * error and returns false when it fails.
+   */
+  private checkAssertion(ctx: Ctx, tenant: string, clientId: string, assertion: string, type: string | null): boolean {
+    const docs = 'Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .';
+    if (!type) {
+      this.sendAadError(ctx, 400, 'invalid_request', 900144, "The request body must contain the following parameter: 'client_assertion_type'.");
+      return false;
+    }
+    if (type !== JWT_BEARER) {
+      this.sendAadError(ctx, 400, 'invalid_request', 90011, 'Unexpected client assertion type.');
+      return false;
+    }
+    const jwt: DecodedJwt | undefined = decodeJwt(assertion);
+    if (!jwt) {
+      this.sendAadError(ctx, 400, 'invalid_request', 50027, 'JWT token is invalid or malformed.');
+      return false;
+    }
+    const { header, payload } = jwt;
+    if (header.alg !== 'RS256' && header.alg !== 'PS256') {
+      this.sendAadError(ctx, 400, 'invalid_request', 50027, `Invalid JWT token. Unsupported signing algorithm '${String(header.alg)}'; RS256 and PS256 are supported.`);
+      return false;
+    }
+    const s256 = typeof header['x5t#S256'] === 'string' ? header['x5t#S256'] : undefined;
+    const s1 = typeof header.x5t === 'string' ? header.x5t : undefined;
+    if (s256 === undefined && s1 === undefined) {
+      this.sendAadError(ctx, 400, 'invalid_request', 50027, 'Invalid JWT token. No certificate thumbprint specified in token header.');
+      return false;
+    }
+    const thumbHex = Buffer.from(s256 ?? s1!, 'base64url').toString('hex').toUpperCase();
+    const cert = [...this.auth.certificates.values()].find((c) => (s256 !== undefined ? c.x5tS256 === s256 : c.x5t === s1));
+    const keyRef = (reason: string, found?: typeof cert): string =>
+      `Client assertion contains an invalid signature. [Reason - ${reason}, Thumbprint of key used by client: '${thumbHex}'${found ? `, Found key 'Start=${usDate(found.validFrom)}, End=${usDate(found.validTo)}'` : ''}, Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${this.auth.clientId}'.]`;
+    if (!cert) {
+      this.sendAadError(ctx, 401, 'invalid_client', 700027, keyRef('The key was not found.'));
+      return false;
+    }
+    const emuNow = this.state.now();
+    if (emuNow > cert.validTo.getTime() || emuNow < cert.validFrom.getTime()) {
+      this.sendAadError(ctx, 401, 'invalid_client', 700027, keyRef('The key used is expired.', cert));
+      return false;
+    }
+    if (!verifyJwtSignature(jwt, cert.publicKey)) {
+      this.sendAadError(ctx, 401, 'invalid_client', 700027, keyRef('The provided signature value did not match the expected signature value.', cert));
+      return false;
+    }
+    const { aud, iss, sub, exp, nbf, jti } = payload;
+    if (typeof aud !== 'string' || !this.assertionAudiences(tenant).has(aud.toLowerCase().replace(/\/+$/, ''))) {
+      this.sendAadError(ctx, 401, 'invalid_client', 700023, `Client assertion audience claim does not match Realm issuer. ${docs}`);
+      return false;
+    }
+    if (typeof iss !== 'string' || typeof sub !== 'string' || iss.toLowerCase() !== clientId.toLowerCase() || sub.toLowerCase() !== clientId.toLowerCase()) {
+      this.sendAadError(ctx, 401, 'invalid_client', 700021, `Client assertion application identifier doesn't match 'client_id' parameter. ${docs}`);
+      return false;
+    }
+    if (typeof jti !== 'string' || jti === '' || typeof exp !== 'number') {
+      this.sendAadError(ctx, 400, 'invalid_request', 50027, `JWT token is invalid or malformed. The client assertion must carry the claims aud, exp, iss, jti, sub.`);
+      return false;
+    }
+    // the client signs with its own (real) clock, so the assertion is checked against real time
+    const now = Date.now() / 1000;
+    const from = typeof nbf === 'number' ? nbf : 0;
+    if (exp + ASSERTION_SKEW_S < now || from - ASSERTION_SKEW_S > now) {
+      const iso = (secs: number): string => new Date(secs * 1000).toISOString().replace(/\.(\d+)Z$/, (_, f: string) => `.${f.padEnd(7, '0')}Z`);
+      this.sendAadError(ctx, 401, 'invalid_client', 700024, `Client assertion is not within its valid time range. Current time: ${iso(now)}, assertion valid from ${iso(from)}, expiry time of assertion ${iso(exp)}. ${docs}`);
+      return false;
+    }
+    return true;
+  }
+
+  /** the `aud` values Entra takes for a client assertion: the token endpoints (v2 and v1) and the issuer, per tenant name */
+  private assertionAudiences(tenant: string): Set<string> {
+    const out = new Set<string>();
+    for (const t of new Set([tenant, this.auth.tenantId, this.auth.tenantDomain])) {
+      const a = `${this.origin}/${t}`.toLowerCase();
+      for (const suffix of ['/oauth2/v2.0/token', '/oauth2/token', '/v2.0', '']) out.add(a + suffix);
+    }
+    return out;
   }
 
   private sendAadError(ctx: Ctx, status: number, error: string, code: number, message: string): void {
@@ -316,7 +475,7 @@ export class GraphHandler {
 
   // ---- Graph side --------------------------------------------------------------------------
 
-  private authenticate(ctx: Ctx): void {
+  private authenticate(ctx: Ctx): IssuedToken {
     const m = /^bearer\s+(.+)$/i.exec(ctx.req.headers.authorization ?? '');
     const wwwAuth = {
       'www-authenticate': `Bearer realm="", authorization_uri="${this.origin}/${this.auth.tenantId}/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`,
@@ -328,6 +487,38 @@ export class GraphHandler {
     if (token.revoked || token.expiresAt <= this.state.now()) {
       throw new GraphError(401, 'InvalidAuthenticationToken', 'Access token has expired or is not yet valid.', wwwAuth);
     }
+    return token;
+  }
+
+  /** the application permissions a Graph path needs (any one of them); undefined for paths the emulator does not serve */
+  private requiredPermissions(ctx: Ctx): readonly string[] | undefined {
+    const s = ctx.segments.slice(1).map((x) => x.toLowerCase());
+    const [a, b, c, d] = s;
+    if (a === 'users') return isDelta(b) && c === undefined ? USER_DELTA : USER_READ;
+    if (a === 'groups') return GROUP_READ;
+    if (a !== undefined && (a === 'serviceprincipals' || a.startsWith('serviceprincipals('))) {
+      return s.includes('approleassignedto') ? ASSIGNMENT_READ : APP_READ;
+    }
+    if (a === 'directory' && b === 'deleteditems' && d === undefined) {
+      if (c === 'microsoft.graph.user') return USER_READ;
+      if (c === 'microsoft.graph.group') return GROUP_READ;
+    }
+    return undefined;
+  }
+
+  /** 403 Authorization_RequestDenied unless the token's roles hold one of the permissions the endpoint needs */
+  private authorize(ctx: Ctx, token: IssuedToken): void {
+    const needed = this.requiredPermissions(ctx);
+    if (needed && !needed.some((p) => token.roles.has(p))) {
+      throw new GraphError(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
+    }
+  }
+
+  /** whether the token may read objects of a kind (directoryObject collections return others with limited information) */
+  private canRead(ctx: Ctx, kind: 'user' | 'group'): boolean {
+    const roles = ctx.token?.roles;
+    if (!roles) return true;
+    return (kind === 'user' ? USER_READ : GROUP_READ).some((p) => roles.has(p));
   }
 
   private graph(ctx: Ctx): void {
@@ -355,6 +546,11 @@ export class GraphHandler {
         ctx.ru = 1;
         return this.sendJson(ctx, 200, { '@odata.context': `${this.base}/$metadata#users${selectSuffix(select)}/$entity`, ...renderObject(user, select) });
       }
+      if ((c === 'memberof' || c === 'transitivememberof') && (e === undefined || e === '$count')) {
+        const user = this.state.findUser(seg[1]!);
+        if (!user) throw notFound(seg[1]!);
+        return this.memberOf(ctx, user, c === 'transitivememberof', d, e === '$count');
+      }
     }
     if (a === 'groups') {
       if (b === undefined) return this.listDirectory(ctx, 'group');
@@ -368,6 +564,9 @@ export class GraphHandler {
       }
       if ((c === 'members' || c === 'transitivemembers') && (e === undefined || e === '$count')) {
         return this.members(ctx, group, c === 'transitivemembers', d, e === '$count');
+      }
+      if ((c === 'memberof' || c === 'transitivememberof') && (e === undefined || e === '$count')) {
+        return this.memberOf(ctx, group, c === 'transitivememberof', d, e === '$count');
       }
     }
     if (a !== undefined && (a === 'serviceprincipals' || a.startsWith('serviceprincipals('))) {
@@ -442,18 +641,43 @@ export class GraphHandler {
       }
     }
     const all = transitive ? this.state.transitiveMembers(group) : this.state.liveMembers(group);
-    const typed = cast ? all.filter((m) => m.kind === cast) : all;
-    if (countSegment || castRaw === '$count') return this.count(ctx, typed.length);
+    this.directoryObjects(ctx, cast ? all.filter((m) => m.kind === cast) : all, cast, cast ?? 'user', countSegment || castRaw === '$count');
+  }
+
+  /** `/users/{id}/memberOf`, `/transitiveMemberOf` (and the same on groups): groups only, no directory roles */
+  private memberOf(ctx: Ctx, obj: DirObject, transitive: boolean, castRaw: string | undefined, countSegment: boolean): void {
+    ctx.ru = 1;
+    let empty = false;
+    if (castRaw !== undefined && castRaw !== '$count' && castRaw !== 'microsoft.graph.group') {
+      // the emulator has no directory roles or administrative units: those casts are valid but empty
+      if (castRaw === 'microsoft.graph.directoryrole' || castRaw === 'microsoft.graph.administrativeunit') empty = true;
+      else throw new GraphError(400, 'Request_UnsupportedQuery', `The type '${castRaw}' is not supported for this query.`);
+    }
+    const groups: DirObject[] = empty ? [] : transitive ? this.state.transitiveMemberOf(obj.id) : this.state.liveMemberOf(obj.id);
+    const cast = castRaw === 'microsoft.graph.group' ? 'group' : undefined;
+    this.directoryObjects(ctx, groups, cast, 'group', countSegment || castRaw === '$count');
+  }
+
+  /** a directoryObject collection: $count, $select, $top, advanced $filter/$orderby, @odata.type on every item */
+  private directoryObjects(ctx: Ctx, typed: DirObject[], cast: MemberType | undefined, filterKind: MemberType, countOnly: boolean): void {
+    if (countOnly) return this.count(ctx, typed.length);
     const kinds: Array<'user' | 'group'> = cast ? [cast] : ['user', 'group'];
     const select = parseSelect(ctx.q.get('$select') ?? null, kinds, { collection: true });
     const cursor = this.resume(ctx);
     if (cursor) return this.sendPage(ctx, cursor.cursor, cursor.id, cursor.pos, false);
     const top = parseTop(ctx.q.get('$top') ?? null, this.tuning.defaultPageSize);
-    // $filter / $orderby on members are advanced queries
-    const node = this.filter(ctx, cast ?? 'user', true);
+    // $filter / $orderby on these relationships are advanced queries
+    const node = this.filter(ctx, filterKind, true);
     const items = this.orderBy(ctx, node ? typed.filter((m) => evalFilter(node, m.props)) : typed, ['displayName'], true);
     const context = `${this.base}/$metadata#directoryObjects${cast ? `/${MODEL[cast].type}` : ''}${selectSuffix(select)}`;
-    this.page(ctx, items, (m) => ({ '@odata.type': `#${MODEL[(m as DirObject).kind].type}`, ...renderObject(m as DirObject, select) }), context, top);
+    const readable = { user: this.canRead(ctx, 'user'), group: this.canRead(ctx, 'group') };
+    this.page(ctx, items, (x) => {
+      const m = x as DirObject;
+      const item: Record<string, unknown> = { '@odata.type': `#${MODEL[m.kind].type}`, ...renderObject(m, select) };
+      // an object of a type the app may not read comes back with limited information: type and id, the rest null
+      if (!readable[m.kind]) for (const k of Object.keys(item)) if (k !== '@odata.type' && k !== 'id') item[k] = null;
+      return item;
+    }, context, top);
   }
 
   private servicePrincipals(ctx: Ctx, seg: string[]): void {
@@ -766,6 +990,12 @@ export class GraphHandler {
 }
 
 // ---- helpers -------------------------------------------------------------------------------
+
+/** MM/DD/YYYY HH:mm:ss (UTC), as Entra prints a key's validity in its error texts */
+function usDate(d: Date): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${p(d.getUTCMonth() + 1)}/${p(d.getUTCDate())}/${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}`;
+}
 
 function faultError(f: ActiveFault): GraphError {
   const ra = f.spec.retryAfter === undefined ? (f.kind === 'throttle' ? 1 : null) : f.spec.retryAfter;

@@ -412,6 +412,36 @@ export class GraphState {
     return out;
   }
 
+  /** groups a user or group is a direct member of, without soft-deleted ones */
+  liveMemberOf(id: string): GroupObject[] {
+    const out: GroupObject[] = [];
+    for (const g of this.memberOf.get(id) ?? []) {
+      const group = this.liveGroup(g);
+      if (group) out.push(group);
+    }
+    return out;
+  }
+
+  /**
+   * groups a user or group is a member of directly or through nested groups (breadth-first, each
+   * once, cycle-safe); a soft-deleted group is left out and does not pass membership on
+   */
+  transitiveMemberOf(id: string): GroupObject[] {
+    const seen = new Set<string>([id]);
+    const out: GroupObject[] = [];
+    const queue: string[] = [id];
+    while (queue.length > 0) {
+      const cur = queue.shift()!;
+      for (const g of this.liveMemberOf(cur)) {
+        if (seen.has(g.id)) continue;
+        seen.add(g.id);
+        out.push(g);
+        queue.push(g.id);
+      }
+    }
+    return out;
+  }
+
   // ---- service principals / assignments ----------------------------------------------------
 
   addServicePrincipal(input: { id?: string; appId?: string; displayName: string; appRoleAssignmentRequired?: boolean; appRoles?: ServicePrincipal['appRoles'] }): ServicePrincipal {
