@@ -4,6 +4,8 @@ import path from 'node:path';
 
 export interface Config {
   databaseUrl: string;
+  /** where the secret key file lives (default: beside the SQLite database, else ./data) */
+  dataDir: string;
   sqliteSynchronous: 'NORMAL' | 'FULL';
   host: string;
   port: number;
@@ -41,6 +43,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const cfg: Config = {
     databaseUrl: env.DATABASE_URL || path.join('data', 'usersync.db'),
+    dataDir: '',
     sqliteSynchronous: sync,
     host: env.HOST || '127.0.0.1',
     port: int(env, 'PORT', 8080),
@@ -50,6 +53,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pushQuietPeriodMs: int(env, 'PUSH_QUIET_PERIOD_SECONDS', 60) * 1000,
     reconcileBatchSize: int(env, 'RECONCILE_BATCH_SIZE', 500, 1),
   };
+  cfg.dataDir = env.DATA_DIR || (/^postgres(ql)?:\/\//i.test(cfg.databaseUrl) || cfg.databaseUrl === ':memory:' ? 'data' : path.dirname(cfg.databaseUrl));
   if (publicBaseUrl) cfg.publicBaseUrl = publicBaseUrl;
   if (env.TLS_CERT_FILE) cfg.tlsCertFile = env.TLS_CERT_FILE;
   if (env.TLS_KEY_FILE) cfg.tlsKeyFile = env.TLS_KEY_FILE;

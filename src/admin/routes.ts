@@ -15,13 +15,25 @@ import { audit } from '../store/connectors.ts';
 import type { PassReport, Reconciler } from '../sync/reconciler.ts';
 import { ConflictError, loadSettings, NotFoundError } from '../sync/reconciler.ts';
 import type { AdminTokenStore } from './tokens.ts';
+import { randomUUID } from 'node:crypto';
+import type { ConnectorKind } from '../store/connectors.ts';
+import type { SecretBox } from '../store/secrets.ts';
+import { isPullKind, prepareSource, redactSource } from '../sources/registry.ts';
+import { GRAPH_SECRET_FIELDS } from '../sources/graph/config.ts';
+import type { PullMode, PullRunner } from '../sync/pull.ts';
+import { BusyError } from '../sync/pull.ts';
 
 export interface AdminRoutesOptions {
   db: Db;
   connectors: ConnectorStore;
   reconciler: Reconciler;
+  runner: PullRunner;
+  secrets: SecretBox;
   tokens: AdminTokenStore;
 }
+
+/** The one endpoint a `sync-user` token may call. */
+const SYNC_USER_ROUTE = '/api/connectors/:id/sync-user';
 
 export class ApiError extends Error {
   constructor(
@@ -64,13 +76,14 @@ function body<T extends Record<string, unknown>>(req: FastifyRequest): T {
 }
 
 export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions): Promise<void> {
-  const { db, connectors, reconciler, tokens } = opts;
+  const { db, connectors, reconciler, runner, secrets, tokens } = opts;
 
   app.addHook('onRequest', async (req) => {
     const header = req.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     const token = match ? await tokens.verify(match[1]!) : undefined;
     if (!token) throw new ApiError(401, 'unauthenticated', 'an admin API token is required (Authorization: Bearer <token>)');
+    if (token.scope !== 'admin' && req.routeOptions.url !== SYNC_USER_ROUTE) throw new ApiError(403, 'forbidden', `this token may only call POST ${SYNC_USER_ROUTE}`);
     req.actor = `token:${token.label || token.id}`;
   });
 
@@ -79,6 +92,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     if (error instanceof SettingsError) return reply.code(400).send({ error: { code: 'invalid_settings', message: error.message, details: error.errors } });
     if (error instanceof NotFoundError) return reply.code(404).send({ error: { code: 'not_found', message: error.message } });
     if (error instanceof ConflictError) return reply.code(409).send({ error: { code: 'conflict', message: error.message } });
+    if (error instanceof BusyError) return reply.code(409).send({ error: { code: 'busy', message: error.message, details: { runId: error.runId } } });
     const status = (error as FastifyError).statusCode;
     if (status && status < 500) return reply.code(status).send({ error: { code: (error as FastifyError).code ?? 'bad_request', message: error.message } });
     req.log.error({ err: error }, 'admin API error');
@@ -102,7 +116,71 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
 
   app.get('/connectors/:id', async (req) => {
     const c = await connectorOr404((req.params as { id: string }).id);
-    return { ...c, settings: await loadSettings(db, c.id) };
+    const source = isPullKind(c.kind) ? redactSource(c.kind, (await connectors.getSource(c.id)) ?? {}) : undefined;
+    return { ...c, settings: await loadSettings(db, c.id), ...(source ? { source, currentRun: await runner.currentRun(c.id) } : {}) };
+  });
+
+  /** A new connector. SCIM: its first token is in the answer, once. Graph: the source settings are checked and sealed. */
+  app.post('/connectors', async (req, reply) => {
+    const b = body<{ id?: unknown; name?: unknown; kind?: unknown; source?: unknown; settings?: unknown }>(req);
+    if (b.kind !== 'scim' && b.kind !== 'graph') throw new ApiError(400, 'invalid_connector', "'kind' must be 'scim' or 'graph'");
+    if (typeof b.name !== 'string' || !b.name.trim() || b.name.length > 200) throw new ApiError(400, 'invalid_connector', "'name' must be a non-empty string of at most 200 characters");
+    if (b.id !== undefined && (typeof b.id !== 'string' || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(b.id))) throw new ApiError(400, 'invalid_connector', "'id' must be lower-case letters, digits and dashes (at most 63)");
+    const id = (b.id as string | undefined) ?? randomUUID();
+    if (await connectors.get(id)) throw new ApiError(409, 'connector_exists', `a connector '${id}' exists already`);
+    const settings = b.settings === undefined ? undefined : validateSettings(b.settings);
+    const kind = b.kind as ConnectorKind;
+    const source = isPullKind(kind) ? prepareSource(kind, id, b.source ?? {}, undefined, secrets) : undefined;
+    try {
+      await connectors.create({ id, name: b.name, kind, ...(settings ? { settings: settings as unknown as Record<string, unknown> } : {}), ...(source ? { source } : {}) }, req.actor!);
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new ApiError(409, 'connector_exists', `a connector '${id}' exists already`);
+      throw e;
+    }
+    const created = (await connectors.get(id))!;
+    const out: Record<string, unknown> = { ...created, settings: await loadSettings(db, id) };
+    if (source && isPullKind(kind)) out.source = redactSource(kind, source);
+    if (kind === 'scim') out.token = (await connectors.createToken(id, 'first token', req.actor!)).token;
+    return reply.code(201).send(out);
+  });
+
+  app.get('/connectors/:id/source', async (req) => {
+    const c = await connectorOr404((req.params as { id: string }).id);
+    if (!isPullKind(c.kind)) throw new ApiError(409, 'not_a_pull_connector', `connector '${c.id}' is a ${c.kind} connector: it has no source settings`);
+    return redactSource(c.kind, (await connectors.getSource(c.id)) ?? {});
+  });
+
+  /** PUT: the whole source settings (secrets left out keep their stored values); PATCH: only the fields given. */
+  async function saveSource(req: FastifyRequest, partial: boolean) {
+    const c = await connectorOr404((req.params as { id: string }).id);
+    if (!isPullKind(c.kind)) throw new ApiError(409, 'not_a_pull_connector', `connector '${c.id}' is a ${c.kind} connector: it has no source settings`);
+    const stored = (await connectors.getSource(c.id)) ?? {};
+    const input = body(req);
+    // PUT starts from the defaults, keeping only the stored secrets; PATCH starts from what is stored
+    const base = partial ? stored : Object.fromEntries(Object.entries(stored).filter(([k]) => (GRAPH_SECRET_FIELDS as readonly string[]).includes(k)));
+    const next = prepareSource(c.kind, c.id, input, base, secrets);
+    await connectors.setSource(c.id, next, req.actor!, GRAPH_SECRET_FIELDS);
+    return redactSource(c.kind, next);
+  }
+  app.put('/connectors/:id/source', (req) => saveSource(req, false));
+  app.patch('/connectors/:id/source', (req) => saveSource(req, true));
+
+  /** Check the credentials, the permissions and the scope, and name what is missing. */
+  app.post('/connectors/:id/test', async (req) => {
+    const c = await connectorOr404((req.params as { id: string }).id);
+    if (!isPullKind(c.kind)) throw new ApiError(409, 'not_a_pull_connector', `connector '${c.id}' is a SCIM connector: its identity provider connects to usersync`);
+    await audit(db.kysely, req.actor!, 'connector.test', c.id, {});
+    return runner.test(c.id);
+  });
+
+  /** Sync one user now, by username (sync on login). Answers with the directory user and its groups. */
+  app.post('/connectors/:id/sync-user', async (req) => {
+    const c = await connectorOr404((req.params as { id: string }).id);
+    const b = body<{ username?: unknown }>(req);
+    if (typeof b.username !== 'string' || !b.username.trim() || b.username.length > 1024) throw new ApiError(400, 'invalid_username', "'username' must be a non-empty string of at most 1024 characters");
+    const result = await runner.syncUser(c.id, b.username.trim());
+    await audit(db.kysely, req.actor!, 'connector.sync-user', c.id, { username: b.username, outcome: result.outcome, runId: result.runId });
+    return result;
   });
 
   app.get('/connectors/:id/settings', async (req) => {
@@ -143,6 +221,18 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
 
   app.post('/connectors/:id/sync', async (req, reply) => {
     const c = await connectorOr404((req.params as { id: string }).id);
+    if (isPullKind(c.kind)) {
+      // A pull connector reads its provider: a delta round when it can, a full read when asked or needed.
+      const mode = (body<{ mode?: unknown }>(req).mode ?? 'auto') as PullMode;
+      if (!['auto', 'full', 'delta'].includes(mode)) throw new ApiError(400, 'invalid_mode', "'mode' must be 'auto', 'full' or 'delta'");
+      const handle = await runner.start(c.id, 'manual', mode);
+      await audit(db.kysely, req.actor!, 'connector.sync', c.id, { runId: handle.runId, mode });
+      if (!wait(req)) {
+        handle.done.catch(() => {});
+        return reply.code(202).send({ runId: handle.runId, status: 'running' });
+      }
+      return handle.done;
+    }
     await audit(db.kysely, req.actor!, 'connector.sync', c.id, {});
     const run = reconciler.fullPass(c.id, 'manual');
     if (!wait(req)) {
@@ -159,7 +249,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     if (q.connector) query = query.where('connector_id', '=', q.connector);
     if (q.status) query = query.where('status', '=', q.status);
     const rows = await query.execute();
-    return { runs: rows.map((r) => ({ id: r.id, connectorId: r.connector_id, trigger: r.trigger, status: r.status, startedAt: r.started_at, endedAt: r.ended_at, counters: JSON.parse(r.counters), peakRss: Number(r.peak_rss), error: r.error })) };
+    return { runs: rows.map((r) => ({ id: r.id, connectorId: r.connector_id, trigger: r.trigger, status: r.status, phase: r.phase || null, startedAt: r.started_at, endedAt: r.ended_at, counters: JSON.parse(r.counters), peakRss: Number(r.peak_rss), error: r.error })) };
   });
 
   app.get('/runs/:id', async (req) => {
@@ -174,6 +264,8 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
       connectorId: r.connector_id,
       trigger: r.trigger,
       status: r.status,
+      phase: r.phase || null,
+      progress: JSON.parse(r.progress) as unknown,
       startedAt: r.started_at,
       endedAt: r.ended_at,
       counters: JSON.parse(r.counters),
@@ -183,6 +275,52 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
       held: held.map((h) => ({ userId: h.user_id, op: h.op, status: h.status, ...JSON.parse(h.data) })),
       changes: changes.map((c) => ({ seq: Number(c.seq), entity: c.entity, entityId: c.entity_id, op: c.op, data: JSON.parse(c.data) })),
     };
+  });
+
+  /**
+   * A run's progress as server-sent events: `progress` whenever its phase, progress or counters change
+   * (read from the database, so a run on another instance streams too), then `end`.
+   */
+  app.get('/runs/:id/events', async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    const read = () => db.kysely.selectFrom('runs').select(['status', 'phase', 'progress', 'counters', 'error']).where('id', '=', id).executeTakeFirst();
+    if (!(await read())) throw new ApiError(404, 'not_found', `no run '${id}'`);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    let last = '';
+    let closed = false;
+    req.raw.on('close', () => (closed = true));
+    const onLocal = (runId: string) => {
+      if (runId === id) wake?.();
+    };
+    let wake: (() => void) | undefined;
+    runner.events.on('progress', onLocal);
+    try {
+      while (!closed) {
+        const r = await read();
+        if (!r) break;
+        const payload = JSON.stringify({ status: r.status, phase: r.phase || null, progress: JSON.parse(r.progress) as unknown, counters: JSON.parse(r.counters) as unknown, error: r.error });
+        if (payload !== last) {
+          res.write(`event: progress\ndata: ${payload}\n\n`);
+          last = payload;
+        }
+        if (r.status !== 'running') {
+          res.write(`event: end\ndata: ${payload}\n\n`);
+          break;
+        }
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 500);
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      runner.events.off('progress', onLocal);
+      res.end();
+    }
   });
 
   app.post('/runs/:id/approve', async (req) => reconciler.approve((req.params as { id: string }).id, req.actor!));

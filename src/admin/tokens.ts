@@ -5,27 +5,30 @@ import type { Db } from '../store/db.ts';
 import { now } from '../store/db.ts';
 import { audit, hashToken, newToken, tokenMatches } from '../store/connectors.ts';
 
+export type AdminTokenScope = 'admin' | 'sync-user';
+
 export interface AdminTokenInfo {
   id: string;
   label: string;
+  scope: AdminTokenScope;
   createdAt: string;
   revokedAt: string | null;
 }
 
 export class AdminTokenStore {
-  private cache: { at: number; rows: { id: string; hash: Buffer; label: string }[] } | undefined;
+  private cache: { at: number; rows: { id: string; hash: Buffer; label: string; scope: AdminTokenScope }[] } | undefined;
 
   constructor(
     private readonly db: Db,
     private readonly ttlMs = 2000,
   ) {}
 
-  async create(label: string, actor: string): Promise<{ token: string; info: AdminTokenInfo }> {
+  async create(label: string, actor: string, scope: AdminTokenScope = 'admin'): Promise<{ token: string; info: AdminTokenInfo }> {
     const token = `usa_${newToken().slice(4)}`;
-    const info: AdminTokenInfo = { id: randomUUID(), label, createdAt: now(), revokedAt: null };
+    const info: AdminTokenInfo = { id: randomUUID(), label, scope, createdAt: now(), revokedAt: null };
     await this.db.transaction(async (trx) => {
-      await trx.insertInto('admin_tokens').values({ id: info.id, token_hash: hashToken(token).toString('hex'), label, created_at: info.createdAt, revoked_at: null }).execute();
-      await audit(trx, actor, 'admin-token.create', info.id, { label });
+      await trx.insertInto('admin_tokens').values({ id: info.id, token_hash: hashToken(token).toString('hex'), label, scope, created_at: info.createdAt, revoked_at: null }).execute();
+      await audit(trx, actor, 'admin-token.create', info.id, { label, scope });
     });
     this.cache = undefined;
     return { token, info };
@@ -33,7 +36,7 @@ export class AdminTokenStore {
 
   async list(): Promise<AdminTokenInfo[]> {
     const rows = await this.db.kysely.selectFrom('admin_tokens').selectAll().orderBy('created_at').execute();
-    return rows.map((r) => ({ id: r.id, label: r.label, createdAt: r.created_at, revokedAt: r.revoked_at }));
+    return rows.map((r) => ({ id: r.id, label: r.label, scope: r.scope as AdminTokenScope, createdAt: r.created_at, revokedAt: r.revoked_at }));
   }
 
   async revoke(id: string, actor: string): Promise<boolean> {
@@ -47,15 +50,15 @@ export class AdminTokenStore {
     return done;
   }
 
-  /** The token's id and label when it is valid. */
-  async verify(presented: string): Promise<{ id: string; label: string } | undefined> {
+  /** The token's id, label and scope when it is valid. */
+  async verify(presented: string): Promise<{ id: string; label: string; scope: AdminTokenScope } | undefined> {
     if (!this.cache || Date.now() - this.cache.at > this.ttlMs) {
-      const rows = await this.db.kysely.selectFrom('admin_tokens').select(['id', 'token_hash', 'label']).where('revoked_at', 'is', null).execute();
-      this.cache = { at: Date.now(), rows: rows.map((r) => ({ id: r.id, hash: Buffer.from(r.token_hash, 'hex'), label: r.label })) };
+      const rows = await this.db.kysely.selectFrom('admin_tokens').select(['id', 'token_hash', 'label', 'scope']).where('revoked_at', 'is', null).execute();
+      this.cache = { at: Date.now(), rows: rows.map((r) => ({ id: r.id, hash: Buffer.from(r.token_hash, 'hex'), label: r.label, scope: r.scope as AdminTokenScope })) };
     }
-    let found: { id: string; label: string } | undefined;
+    let found: { id: string; label: string; scope: AdminTokenScope } | undefined;
     // every candidate is compared, so the time taken does not tell which one matched
-    for (const row of this.cache.rows) if (tokenMatches(presented, [row.hash])) found = { id: row.id, label: row.label };
+    for (const row of this.cache.rows) if (tokenMatches(presented, [row.hash])) found = { id: row.id, label: row.label, scope: row.scope };
     return found;
   }
 }

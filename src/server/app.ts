@@ -11,6 +11,11 @@ import type { Db } from '../store/db.ts';
 import { ConnectorStore } from '../store/connectors.ts';
 import { MirrorStore } from '../store/mirror.ts';
 import { Reconciler } from '../sync/reconciler.ts';
+import { isPullKind, openSource, sourceSchedule } from '../sources/registry.ts';
+import type { SecretBox } from '../store/secrets.ts';
+import { loadSecretKeys } from '../store/secrets.ts';
+import { PullRunner } from '../sync/pull.ts';
+import { Scheduler } from '../sync/scheduler.ts';
 
 export interface Service {
   app: FastifyInstance;
@@ -18,10 +23,23 @@ export interface Service {
   connectors: ConnectorStore;
   mirror: MirrorStore;
   reconciler: Reconciler;
+  runner: PullRunner;
+  scheduler: Scheduler;
+  secrets: SecretBox;
   adminTokens: AdminTokenStore;
 }
 
-export async function buildService(db: Db, config: Config, opts: { reconcile?: boolean; logger?: boolean } = {}): Promise<Service> {
+export interface ServiceOptions {
+  /** run the reconciler loop and the scheduler (default true) */
+  reconcile?: boolean;
+  logger?: boolean;
+  /** the key that seals secrets; default: USERSYNC_SECRET_KEY or the key file in the data directory */
+  secrets?: SecretBox;
+  /** how often the scheduler looks for due runs */
+  schedulerTickMs?: number;
+}
+
+export async function buildService(db: Db, config: Config, opts: ServiceOptions = {}): Promise<Service> {
   const https =
     config.tlsCertFile && config.tlsKeyFile
       ? { cert: fs.readFileSync(config.tlsCertFile), key: fs.readFileSync(config.tlsKeyFile), minVersion: 'TLSv1.2' as const }
@@ -48,6 +66,21 @@ export async function buildService(db: Db, config: Config, opts: { reconcile?: b
     log: (level, msg, extra) => app.log[level](extra ?? {}, msg),
   });
 
+  const secrets = opts.secrets ?? loadSecretKeys({ env: process.env, dataDir: config.dataDir, create: true });
+  const runner = new PullRunner(db, reconciler, {
+    holder: reconciler.holder,
+    openSource: (c) => {
+      if (!isPullKind(c.kind)) throw new Error(`connector ${c.id}: no pull source of kind '${c.kind}'`);
+      return openSource(c.kind, c.id, c.source, secrets);
+    },
+    log: (level, msg, extra) => app.log[level](extra ?? {}, msg),
+  });
+  const scheduler = new Scheduler(db, runner, {
+    scheduleOf: (c) => (isPullKind(c.kind) ? sourceSchedule(c.kind, c.source) : undefined),
+    ...(opts.schedulerTickMs ? { tickMs: opts.schedulerTickMs } : {}),
+    log: (level, msg, extra) => app.log[level](extra ?? {}, msg),
+  });
+
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     try {
@@ -68,12 +101,19 @@ export async function buildService(db: Db, config: Config, opts: { reconcile?: b
   });
 
   const adminTokens = new AdminTokenStore(db);
-  await app.register(adminRoutes, { prefix: '/api', db, connectors, reconciler, tokens: adminTokens });
+  await app.register(adminRoutes, { prefix: '/api', db, connectors, reconciler, runner, secrets, tokens: adminTokens });
 
   app.addHook('onClose', async () => {
+    scheduler.stop();
+    await runner.stop();
     await reconciler.stop();
   });
-  if (opts.reconcile !== false) app.addHook('onReady', async () => reconciler.start());
+  if (opts.reconcile !== false) {
+    app.addHook('onReady', async () => {
+      reconciler.start();
+      scheduler.start();
+    });
+  }
 
-  return { app, db, connectors, mirror, reconciler, adminTokens };
+  return { app, db, connectors, mirror, reconciler, runner, scheduler, secrets, adminTokens };
 }

@@ -60,7 +60,7 @@ export class ConnectorStore {
     return row ? toConnector(row) : undefined;
   }
 
-  async create(input: { id?: string; name: string; kind: ConnectorKind; settings?: Record<string, unknown> }, actor: string): Promise<Connector> {
+  async create(input: { id?: string; name: string; kind: ConnectorKind; settings?: Record<string, unknown>; source?: Record<string, unknown> }, actor: string): Promise<Connector> {
     const id = input.id ?? randomUUID();
     if (!ID_PATTERN.test(id)) throw new Error(`connector id '${id}' must be lower-case letters, digits and dashes (at most 63)`);
     if (!input.name.trim()) throw new Error('a connector needs a name');
@@ -69,7 +69,7 @@ export class ConnectorStore {
     await this.db.transaction(async (trx) => {
       await trx
         .insertInto('connectors')
-        .values({ id, name: input.name.trim(), kind: input.kind, enabled: 1, settings: JSON.stringify(input.settings ?? {}), created_at: at, updated_at: at })
+        .values({ id, name: input.name.trim(), kind: input.kind, enabled: 1, settings: JSON.stringify(input.settings ?? {}), source: JSON.stringify(input.source ?? {}), created_at: at, updated_at: at })
         .execute();
       await audit(trx, actor, 'connector.create', id, { name: input.name, kind: input.kind });
     });
@@ -85,6 +85,24 @@ export class ConnectorStore {
     });
   }
 
+  /** A pull connector's stored source settings (secrets sealed). */
+  async getSource(id: string): Promise<Record<string, unknown> | undefined> {
+    const row = await this.db.kysely.selectFrom('connectors').select('source').where('id', '=', id).executeTakeFirst();
+    return row ? (JSON.parse(row.source) as Record<string, unknown>) : undefined;
+  }
+
+  /** Store source settings (already validated and sealed); the audit names the fields that changed, never values of secrets. */
+  async setSource(id: string, source: Record<string, unknown>, actor: string, secretFields: readonly string[] = []): Promise<void> {
+    await this.db.transaction(async (trx) => {
+      const row = await trx.selectFrom('connectors').select('source').where('id', '=', id).executeTakeFirst();
+      const before = row ? (JSON.parse(row.source) as Record<string, unknown>) : {};
+      const changed = [...new Set([...Object.keys(before), ...Object.keys(source)])].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(source[k])).sort();
+      const shown = (s: Record<string, unknown>) => Object.fromEntries(changed.map((k) => [k, secretFields.includes(k) ? (s[k] === undefined ? null : '(secret)') : (s[k] ?? null)]));
+      await trx.updateTable('connectors').set({ source: JSON.stringify(source), updated_at: now() }).where('id', '=', id).execute();
+      await audit(trx, actor, 'source.update', id, { changed, before: shown(before), after: shown(source) });
+    });
+  }
+
   /** Delete a connector with its mirror and tokens; the directory keeps its users (now unowned). */
   async delete(id: string, actor: string): Promise<boolean> {
     return this.db.transaction(async (trx) => {
@@ -95,6 +113,7 @@ export class ConnectorStore {
       await trx.deleteFrom('mirror_user_emails').where('connector_id', '=', id).execute();
       await trx.deleteFrom('mirror_users').where('connector_id', '=', id).execute();
       await trx.deleteFrom('dirty_marks').where('connector_id', '=', id).execute();
+      await trx.deleteFrom('source_state').where('connector_id', '=', id).execute();
       await trx.deleteFrom('scim_tokens').where('connector_id', '=', id).execute();
       await trx.deleteFrom('connectors').where('id', '=', id).execute();
       await audit(trx, actor, 'connector.delete', id, {});

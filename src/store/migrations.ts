@@ -246,6 +246,33 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0003_pull_sources': {
+      async up(db: AnyDb) {
+        // A pull connector's source settings (Graph, LDAP): JSON, with secrets sealed by the secret key.
+        await db.schema.alterTable('connectors').addColumn('source', 'text', (c) => c.notNull().defaultTo('{}')).execute();
+        // Runs: what a pull run is doing now ('reading' the provider, 'reconciling', '' when done) and
+        // its progress, which any instance can serve.
+        await db.schema.alterTable('runs').addColumn('phase', 'text', (c) => c.notNull().defaultTo('')).execute();
+        await db.schema.alterTable('runs').addColumn('progress', 'text', (c) => c.notNull().defaultTo('{}')).execute();
+        await db.schema.createIndex('runs_connector_started').on('runs').columns(['connector_id', 'started_at']).execute();
+        await db.schema.createIndex('runs_phase').on('runs').columns(['phase']).execute();
+        // Marks written by a pull run carry its id: the reconciler attributes the changes to that run,
+        // and leaves them alone while the run is still reading.
+        await db.schema.alterTable('dirty_marks').addColumn('run_id', 'text').execute();
+        await db.schema.createIndex('dirty_marks_run').on('dirty_marks').columns(['run_id']).execute();
+        // What a pull source remembers between runs: delta links, nested-group edges.
+        await db.schema
+          .createTable('source_state')
+          .addColumn('connector_id', 'text', (c) => c.notNull().references('connectors.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('source_state_pk', ['connector_id', 'name'])
+          .execute();
+        // 'admin' tokens may do anything; 'sync-user' tokens only ask for one user's sync (an SSO layer's)
+        await db.schema.alterTable('admin_tokens').addColumn('scope', 'text', (c) => c.notNull().defaultTo('admin')).execute();
+      },
+    },
   };
 }
 

@@ -10,6 +10,7 @@ export interface ConnectorTable {
   kind: string;
   enabled: number;
   settings: string;
+  source: ColumnType<string, string | undefined, string>;
   created_at: string;
   updated_at: string;
 }
@@ -62,7 +63,8 @@ export interface MirrorUserEmailTable {
   value_key: string;
 }
 
-export type DirtyKind = 'user' | 'group' | 'membership';
+/** `connector`: re-evaluate the whole connector (a pull run changed too much to mark record by record) */
+export type DirtyKind = 'user' | 'group' | 'membership' | 'connector';
 
 export interface DirtyMarkTable {
   seq: Generated<number>;
@@ -72,6 +74,8 @@ export interface DirtyMarkTable {
   ref: string;
   /** for memberships the member id, else '' */
   ref2: string;
+  /** the pull run that wrote it (null: SCIM push, which opens its own run) */
+  run_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface DirectoryUserTable {
@@ -138,6 +142,16 @@ export interface RunTable {
   peak_rss: number;
   holder: string;
   error: string | null;
+  /** pull runs: 'reading', 'reconciling', '' once ended */
+  phase: ColumnType<string, string | undefined, string>;
+  progress: ColumnType<string, string | undefined, string>;
+}
+
+export interface SourceStateTable {
+  connector_id: string;
+  name: string;
+  value: string;
+  updated_at: string;
 }
 
 export interface RunLogTable {
@@ -179,6 +193,7 @@ export interface AdminTokenTable {
   id: string;
   token_hash: string;
   label: string;
+  scope: ColumnType<string, string | undefined, string>;
   created_at: string;
   revoked_at: string | null;
 }
@@ -202,4 +217,5 @@ export interface Database {
   audit_log: AuditTable;
   held_changes: HeldChangeTable;
   admin_tokens: AdminTokenTable;
+  source_state: SourceStateTable;
 }

@@ -34,6 +34,7 @@ interface Mark {
   kind: string;
   ref: string;
   ref2: string;
+  runId: string | null;
 }
 
 /** What a full pass or preview did (or would do). */
@@ -194,21 +195,30 @@ export class Reconciler {
   private async batch(): Promise<number> {
     if (!(await this.holdLease())) return 0;
     const resting = [...this.failedUntil].filter(([, until]) => until > Date.now()).map(([c]) => c);
-    let query = this.db.kysely.selectFrom('dirty_marks').select(['seq', 'connector_id', 'kind', 'ref', 'ref2']).orderBy('seq').limit(this.batchSize);
+    let query = this.db.kysely
+      .selectFrom('dirty_marks')
+      .select(['seq', 'connector_id', 'kind', 'ref', 'ref2', 'run_id'])
+      // a pull run's marks wait until it has read everything (its `connector` mark must see the whole mirror)
+      .where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', 'not in', eb.selectFrom('runs').select('id').where('phase', '=', 'reading'))]))
+      .orderBy('seq')
+      .limit(this.batchSize);
     if (resting.length) query = query.where('connector_id', 'not in', resting);
     const rows = await query.execute();
     if (rows.length === 0) return 0;
-    const byConnector = new Map<string, Mark[]>();
+    // per connector, and within it per run (a pull run's changes count towards that run)
+    const groups = new Map<string, { connectorId: string; runId: string | null; marks: Mark[] }>();
     for (const r of rows) {
-      const list = byConnector.get(r.connector_id) ?? [];
-      list.push({ seq: Number(r.seq), kind: r.kind, ref: r.ref, ref2: r.ref2 });
-      byConnector.set(r.connector_id, list);
+      const key = `${r.connector_id}\u0000${r.run_id ?? ''}`;
+      const group = groups.get(key) ?? { connectorId: r.connector_id, runId: r.run_id, marks: [] };
+      group.marks.push({ seq: Number(r.seq), kind: r.kind, ref: r.ref, ref2: r.ref2, runId: r.run_id });
+      groups.set(key, group);
     }
     let failed: unknown;
     let handled = 0;
-    for (const [connectorId, marks] of byConnector) {
+    for (const { connectorId, runId, marks } of groups.values()) {
       try {
-        await this.connectorBatch(connectorId, marks);
+        if (marks.some((m) => m.kind === 'connector')) handled += await this.connectorMark(connectorId, runId);
+        else await this.connectorBatch(connectorId, runId, marks);
         handled += marks.length;
         this.failedUntil.delete(connectorId);
       } catch (e) {
@@ -223,11 +233,11 @@ export class Reconciler {
     return handled;
   }
 
-  private async connectorBatch(connectorId: string, marks: Mark[]): Promise<void> {
+  private async connectorBatch(connectorId: string, pullRunId: string | null, marks: Mark[]): Promise<void> {
     {
       const settings = await loadSettings(this.db, connectorId, this.log);
       await this.db.transaction(async (trx) => {
-        const runId = await this.runs.pushRun(trx, connectorId);
+        const runId = pullRunId ?? (await this.runs.pushRun(trx, connectorId));
         const counters: RunCounters = {};
         const pass = new ConnectorPass(trx, connectorId, settings, runId, counters, this.runs, this.db.dialect);
         await reconcileMarks(pass, marks);
@@ -238,6 +248,29 @@ export class Reconciler {
         await this.runs.addCounters(trx, runId, counters);
       });
     }
+  }
+
+  /**
+   * A `connector` mark: a pull run changed too much of the mirror to mark it record by record, so the
+   * whole connector is re-evaluated, within that run. Every mark of the connector written before the
+   * pass began is covered by it and removed afterwards. Returns the number of those other marks.
+   */
+  private async connectorMark(connectorId: string, runId: string | null): Promise<number> {
+    const top = await this.db.kysely
+      .selectFrom('dirty_marks')
+      .select((eb) => eb.fn.max('seq').as('seq'))
+      .where('connector_id', '=', connectorId)
+      .executeTakeFirst();
+    const upTo = Number(top?.seq ?? 0);
+    const settings = await loadSettings(this.db, connectorId, this.log);
+    await runFullPass(this.db, this.runs, connectorId, settings, runId ? { runId } : 'resync', (pass, removals) => this.decideRemovals(pass, removals, true), () => this.keepLease());
+    const res = await this.db.kysely.deleteFrom('dirty_marks').where('connector_id', '=', connectorId).where('seq', '<=', upTo).executeTakeFirst();
+    return Math.max(0, Number(res.numDeletedRows) - 1);
+  }
+
+  /** Between the batches of a long pass: renew the lease, or stop when another instance took it. */
+  private async keepLease(): Promise<void> {
+    if (!(await this.holdLease())) throw new Error('the reconciler lease was lost to another instance; the next pass resumes');
   }
 
   /**
@@ -284,7 +317,7 @@ export class Reconciler {
         await new Promise((r) => setTimeout(r, 200));
       }
       const s = settings ?? (await loadSettings(this.db, connectorId, this.log));
-      const runId = await runFullPass(this.db, this.runs, connectorId, s, trigger, (pass, removals) => this.decideRemovals(pass, removals, true));
+      const runId = await runFullPass(this.db, this.runs, connectorId, s, trigger, (pass, removals) => this.decideRemovals(pass, removals, true), () => this.keepLease());
       return report(this.db, runId, s);
     });
   }
@@ -435,12 +468,25 @@ async function reconcileMarks(pass: ConnectorPass, marks: Mark[]): Promise<void>
 
 type Decide = (pass: ConnectorPass, removals: PendingRemoval[]) => Promise<void>;
 
-/** A full pass on `db` (the store, a transaction scoped to a preview, or a snapshot copy). */
-async function runFullPass(db: Db, runs: RunRecorder, connectorId: string, settings: ConnectorSettings, trigger: string, decide: Decide): Promise<string> {
-  const runId = await db.transaction((trx) => runs.open(trx, connectorId, trigger));
+/**
+ * A full pass on `db` (the store, a transaction scoped to a preview, or a snapshot copy), in a run of its
+ * own (`trigger`) or within a pull run that is already open (`{ runId }`, which its owner ends).
+ */
+async function runFullPass(
+  db: Db,
+  runs: RunRecorder,
+  connectorId: string,
+  settings: ConnectorSettings,
+  run: string | { runId: string },
+  decide: Decide,
+  keepAlive: () => Promise<void> = async () => {},
+): Promise<string> {
+  const ownRun = typeof run === 'string';
+  const runId = ownRun ? await db.transaction((trx) => runs.open(trx, connectorId, run)) : run.runId;
   const removals: PendingRemoval[] = [];
-  const inBatch = async (work: (pass: ConnectorPass) => Promise<void>) =>
-    db.transaction(async (trx) => {
+  const inBatch = async (work: (pass: ConnectorPass) => Promise<void>) => {
+    await keepAlive();
+    return db.transaction(async (trx) => {
       const counters: RunCounters = {};
       const pass = new ConnectorPass(trx, connectorId, settings, runId, counters, runs, db.dialect);
       await work(pass);
@@ -448,6 +494,7 @@ async function runFullPass(db: Db, runs: RunRecorder, connectorId: string, setti
       await pass.flushFeed();
       await runs.addCounters(trx, runId, counters);
     });
+  };
   const phase = async (name: string, work: () => Promise<number>) => {
     const t0 = Date.now();
     const n = await work();
@@ -509,10 +556,12 @@ async function runFullPass(db: Db, runs: RunRecorder, connectorId: string, setti
       await pass.flushFeed();
       await runs.addCounters(trx, runId, counters);
     });
-    const held = await db.kysely.selectFrom('held_changes').select('seq').where('run_id', '=', runId).limit(1).execute();
-    await runs.finish(runId, held.length ? 'held' : 'succeeded');
+    if (ownRun) {
+      const held = await db.kysely.selectFrom('held_changes').select('seq').where('run_id', '=', runId).limit(1).execute();
+      await runs.finish(runId, held.length ? 'held' : 'succeeded');
+    }
   } catch (e) {
-    await runs.finish(runId, 'failed', String(e));
+    if (ownRun) await runs.finish(runId, 'failed', String(e));
     throw e;
   }
   return runId;

@@ -10,6 +10,12 @@ import type { Database } from '../store/schema.ts';
 export type RunCounters = Partial<
   Record<
     | 'read'
+    | 'fetched'
+    | 'mirrorCreated'
+    | 'mirrorUpdated'
+    | 'mirrorDeleted'
+    | 'mirrorMembershipsAdded'
+    | 'mirrorMembershipsRemoved'
     | 'created'
     | 'updated'
     | 'adopted'
@@ -126,7 +132,8 @@ export class RunRecorder {
     const cutoff = new Date(Date.now() - staleAfterMs).toISOString();
     await this.db.kysely
       .updateTable('runs')
-      .set({ status: 'aborted', ended_at: now(), error: 'the instance running it stopped' })
+      // phase '' lets the reconciler take the run's marks: what it read is real, and is applied
+      .set({ status: 'aborted', phase: '', ended_at: now(), error: 'the instance running it stopped' })
       .where('status', '=', 'running')
       .where('trigger', '!=', 'scim-push')
       .where('holder', '!=', this.holder)

@@ -4,6 +4,7 @@ import type { Dialect } from '../../src/store/db.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { Service } from '../../src/server/app.ts';
 import { buildService } from '../../src/server/app.ts';
+import { SecretBox } from '../../src/store/secrets.ts';
 import type { TestStore } from './store.ts';
 import { openTestStore } from './store.ts';
 
@@ -53,11 +54,16 @@ export async function scimFetch(
 
 export async function startTestServer(
   dialect: Dialect = 'sqlite',
-  opts: { env?: Record<string, string>; reconcile?: boolean } = {},
+  opts: { env?: Record<string, string>; reconcile?: boolean; schedulerTickMs?: number } = {},
 ): Promise<TestServer> {
   const store = await openTestStore(dialect);
   const config = loadConfig({ PUSH_QUIET_PERIOD_SECONDS: '1', ...opts.env });
-  const service = await buildService(store.db, config, { logger: false, reconcile: opts.reconcile ?? true });
+  const service = await buildService(store.db, config, {
+    logger: false,
+    reconcile: opts.reconcile ?? true,
+    secrets: SecretBox.forTests(),
+    ...(opts.schedulerTickMs ? { schedulerTickMs: opts.schedulerTickMs } : {}),
+  });
   const connector = await service.connectors.create({ id: 'entra', name: 'Entra ID', kind: 'scim' }, 'test');
   const { token } = await service.connectors.createToken(connector.id, 'test', 'test');
   await service.app.listen({ host: '127.0.0.1', port: 0 });

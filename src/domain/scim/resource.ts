@@ -4,7 +4,7 @@
 
 import { badRequest } from './errors.ts';
 import type { AttributeDef, ResourceTypeDef, SchemaDef } from './schema.ts';
-import { COMMON_ATTRIBUTES, ENTERPRISE_USER_SCHEMA, extensionFor, foldCase, MS_ADSCIM_GROUP_SCHEMA, subAttribute } from './schema.ts';
+import { COMMON_ATTRIBUTES, ENTERPRISE_USER_SCHEMA, extensionAttribute, extensionFor, foldCase, MS_ADSCIM_GROUP_SCHEMA, subAttribute } from './schema.ts';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type ScimDoc = Record<string, unknown>;
@@ -138,7 +138,7 @@ function normaliseExtension(ext: SchemaDef, v: unknown): Record<string, unknown>
   if (!isPlainObject(v)) throw badRequest('invalidValue', `'${ext.id}' must be an object`);
   const out: Record<string, unknown> = {};
   for (const [key, raw] of Object.entries(v)) {
-    const def = findAttr(ext.attributes, key);
+    const def = extensionAttribute(ext, key);
     if (!def) throw badRequest('invalidSyntax', `unknown attribute '${ext.id}:${key}'`);
     const val = normaliseAttribute(def, raw, `${ext.id}:${def.name}`);
     if (val !== undefined) out[def.name] = val;
@@ -283,7 +283,7 @@ export function searchDocument(type: ResourceTypeDef, doc: ScimDoc): ScimDoc {
     if (ext) {
       const inner: Record<string, unknown> = {};
       for (const [ek, ev] of Object.entries(v as Record<string, unknown>)) {
-        const def = findAttr(ext.attributes, ek);
+        const def = extensionAttribute(ext, ek);
         inner[ek] = def ? foldValue(def, ev) : ev;
       }
       out[k] = inner;

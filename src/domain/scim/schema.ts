@@ -31,11 +31,18 @@ export interface SchemaDef {
   name: string;
   description: string;
   attributes: AttributeDef[];
+  /** any attribute name (letters, digits, `_`) is a single-valued, case-insensitive string */
+  open?: boolean;
 }
 
 export const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 export const ENTERPRISE_USER_SCHEMA = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+/**
+ * Attributes a source reads that SCIM has no name for (a Graph `$select`ed property, an LDAP attribute),
+ * under their own names, so that mappings and conditions can use them.
+ */
+export const SOURCE_USER_SCHEMA = 'urn:usersync:params:scim:schemas:extension:source:2.0:User';
 export const LIST_RESPONSE_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 export const PATCH_OP_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 export const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
@@ -169,7 +176,30 @@ const enterpriseUserSchema: SchemaDef = {
   ],
 };
 
-export const SCHEMAS: SchemaDef[] = [userSchema, groupSchema, enterpriseUserSchema];
+const sourceUserSchema: SchemaDef = {
+  id: SOURCE_USER_SCHEMA,
+  name: 'SourceUser',
+  description: 'Attributes of the identity provider that SCIM has no name for, under their own names (strings)',
+  attributes: [],
+  open: true,
+};
+
+const OPEN_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const openAttributes = new Map<string, AttributeDef>();
+
+/** An attribute of an extension: one it defines, or, in an open extension, any well-formed name. */
+export function extensionAttribute(ext: SchemaDef, name: string): AttributeDef | undefined {
+  const defined = findByName(ext.attributes, name);
+  if (defined || !ext.open || !OPEN_NAME.test(name)) return defined;
+  let def = openAttributes.get(name);
+  if (!def) {
+    def = attr(name, 'string');
+    if (openAttributes.size < 10_000) openAttributes.set(name, def);
+  }
+  return def;
+}
+
+export const SCHEMAS: SchemaDef[] = [userSchema, groupSchema, enterpriseUserSchema, sourceUserSchema];
 
 export type ResourceKind = 'User' | 'Group';
 
@@ -181,7 +211,7 @@ export interface ResourceTypeDef {
 }
 
 export const RESOURCE_TYPES: Record<ResourceKind, ResourceTypeDef> = {
-  User: { kind: 'User', endpoint: '/Users', core: userSchema, extensions: [enterpriseUserSchema] },
+  User: { kind: 'User', endpoint: '/Users', core: userSchema, extensions: [enterpriseUserSchema, sourceUserSchema] },
   Group: { kind: 'Group', endpoint: '/Groups', core: groupSchema, extensions: [] },
 };
 
@@ -236,7 +266,7 @@ export function resolveAttribute(
     const ext = type.extensions.find((e) => e.id.toLowerCase() === uri.toLowerCase());
     if (!ext) return undefined;
     extension = ext.id;
-    def = findByName(ext.attributes, name);
+    def = extensionAttribute(ext, name);
   }
   if (!def) return undefined;
   if (sub === undefined) return { extension, def };

@@ -4,6 +4,7 @@
 // the same page; an expired token is renewed once. Only the authority host and Graph base URL differ
 // between Microsoft's clouds (and any other Graph-compatible endpoint).
 
+import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
 import tls from 'node:tls';
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
@@ -22,7 +23,9 @@ export const CLOUDS: Record<NationalCloud, { authorityHost: string; graphRoot: s
 export interface GraphClientOptions {
   tenantId: string;
   clientId: string;
-  clientSecret: string;
+  /** a client secret, or a certificate registered on the app */
+  clientSecret?: string;
+  clientCertificate?: { certificate: string; privateKey: string };
   /**
    * a national cloud, or explicit hosts; `scope` defaults to `${graphRoot}/.default` (the token service
    * names the resource it issues tokens for, which a proxy or mirror of a cloud keeps)
@@ -142,10 +145,22 @@ export class GraphClient {
         return { status: res.status, headers: res.headers, body: JSON.parse(res.body || '{}') as T };
       },
     };
+    let credential: { clientSecret: string } | { clientCertificate: { thumbprintSha256: string; privateKey: string; x5c: string } };
+    if (opts.clientCertificate) {
+      const cert = new X509Certificate(opts.clientCertificate.certificate);
+      credential = {
+        clientCertificate: {
+          thumbprintSha256: cert.fingerprint256.replace(/:/g, '').toLowerCase(),
+          privateKey: opts.clientCertificate.privateKey,
+          x5c: opts.clientCertificate.certificate,
+        },
+      };
+    } else if (opts.clientSecret) credential = { clientSecret: opts.clientSecret };
+    else throw new Error('a Graph client needs a client secret or a certificate');
     this.msal = new ConfidentialClientApplication({
       auth: {
         clientId: opts.clientId,
-        clientSecret: opts.clientSecret,
+        ...credential,
         authority: `${authorityHost}/${opts.tenantId}`,
         // the authority is named explicitly: no instance discovery round trip to the global cloud
         knownAuthorities: [new URL(authorityHost).host],
@@ -211,6 +226,19 @@ export class GraphClient {
       }
       throw lastError instanceof Error ? lastError : new Error(String(lastError));
     });
+  }
+
+  /** The application permissions (`roles`) granted in the current token, when it is a JWT that says. */
+  async grantedRoles(): Promise<string[] | undefined> {
+    const token = await this.token();
+    const part = token.split('.')[1];
+    if (!part) return undefined;
+    try {
+      const claims = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as { roles?: unknown };
+      return Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
+    } catch {
+      return undefined;
+    }
   }
 
   /** Follow `@odata.nextLink` from a first URL; the last page carries the `@odata.deltaLink` of a delta query. */
