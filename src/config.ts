@@ -4,6 +4,10 @@ import path from 'node:path';
 
 export interface Config {
   databaseUrl: string;
+  /** PostgreSQL schema (default public) */
+  databaseSchema?: string;
+  /** a run whose instance stopped renewing it is taken over (aborted) after this long */
+  runStaleMs: number;
   /** where the secret key file lives (default: beside the SQLite database, else ./data) */
   dataDir: string;
   sqliteSynchronous: 'NORMAL' | 'FULL';
@@ -44,6 +48,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const cfg: Config = {
     databaseUrl: env.DATABASE_URL || path.join('data', 'usersync.db'),
     dataDir: '',
+    runStaleMs: int(env, 'RUN_STALE_SECONDS', 30, 3) * 1000,
     sqliteSynchronous: sync,
     host: env.HOST || '127.0.0.1',
     port: int(env, 'PORT', 8080),
@@ -54,6 +59,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileBatchSize: int(env, 'RECONCILE_BATCH_SIZE', 500, 1),
   };
   cfg.dataDir = env.DATA_DIR || (/^postgres(ql)?:\/\//i.test(cfg.databaseUrl) || cfg.databaseUrl === ':memory:' ? 'data' : path.dirname(cfg.databaseUrl));
+  if (env.DATABASE_SCHEMA) {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(env.DATABASE_SCHEMA)) throw new Error(`DATABASE_SCHEMA must be a lower-case SQL name (got '${env.DATABASE_SCHEMA}')`);
+    cfg.databaseSchema = env.DATABASE_SCHEMA;
+  }
   if (publicBaseUrl) cfg.publicBaseUrl = publicBaseUrl;
   if (env.TLS_CERT_FILE) cfg.tlsCertFile = env.TLS_CERT_FILE;
   if (env.TLS_KEY_FILE) cfg.tlsKeyFile = env.TLS_KEY_FILE;

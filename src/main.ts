@@ -19,7 +19,7 @@ const actor = `cli:${os.userInfo().username}`;
 
 async function withStore<T>(fn: (db: Db, config: Config) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const db = await openStore({ url: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous });
+  const db = await openStore({ url: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous, ...(config.databaseSchema ? { pgSchema: config.databaseSchema } : {}) });
   try {
     return await fn(db, config);
   } finally {
@@ -42,7 +42,7 @@ function table(rows: Record<string, unknown>[]): string {
 
 async function serve(): Promise<void> {
   const config = loadConfig();
-  const db = await openStore({ url: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous });
+  const db = await openStore({ url: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous, ...(config.databaseSchema ? { pgSchema: config.databaseSchema } : {}) });
   const service = await buildService(db, config);
   const connectors = service.connectors;
   if ((await connectors.list()).length === 0) {

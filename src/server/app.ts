@@ -63,12 +63,14 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
   const reconciler = new Reconciler(db, {
     batchSize: config.reconcileBatchSize,
     quietPeriodMs: config.pushQuietPeriodMs,
+    runStaleMs: config.runStaleMs,
     log: (level, msg, extra) => app.log[level](extra ?? {}, msg),
   });
 
   const secrets = opts.secrets ?? loadSecretKeys({ env: process.env, dataDir: config.dataDir, create: true });
   const runner = new PullRunner(db, reconciler, {
     holder: reconciler.holder,
+    leaseTtlMs: config.runStaleMs,
     openSource: (c) => {
       if (!isPullKind(c.kind)) throw new Error(`connector ${c.id}: no pull source of kind '${c.kind}'`);
       return openSource(c.kind, c.id, c.source, secrets);

@@ -18,6 +18,7 @@ import type { RunCounters, RunStatus } from './runs.ts';
 
 /** A run's lease lapses this long after its instance stops renewing it. */
 const LEASE_TTL_MS = 30_000;
+/** at most this often; and at least three times per lease */
 const HEARTBEAT_MS = 5_000;
 /** A run fails when the reconciler has not taken any of its marks for this long. */
 const RECONCILE_STALL_MS = 10 * 60_000;
@@ -34,6 +35,8 @@ export interface PullConnector {
 
 export interface PullRunnerOptions {
   holder: string;
+  /** a run's lease lapses this long after its instance stops renewing it (default 30 s) */
+  leaseTtlMs?: number;
   /** opens the source of a connector (secrets are opened there) */
   openSource: (connector: PullConnector) => PullSource;
   log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
@@ -77,6 +80,7 @@ export class PullRunner {
   private readonly active = new Map<string, { runId: string; controller: AbortController; done: Promise<RunOutcome> }>();
   private readonly log: NonNullable<PullRunnerOptions['log']>;
   private stopping = false;
+  private readonly leaseTtlMs: number;
 
   constructor(
     private readonly db: Db,
@@ -84,6 +88,7 @@ export class PullRunner {
     private readonly opts: PullRunnerOptions,
   ) {
     this.log = opts.log ?? (() => {});
+    this.leaseTtlMs = opts.leaseTtlMs ?? LEASE_TTL_MS;
     this.events.setMaxListeners(100);
   }
 
@@ -116,7 +121,7 @@ export class PullRunner {
     const local = this.active.get(connectorId);
     if (local) throw new BusyError(connectorId, local.runId);
     const leaseHolder = `${this.opts.holder}`;
-    if (!(await acquireLease(this.db, leaseName(connectorId), leaseHolder, LEASE_TTL_MS))) throw new BusyError(connectorId, await this.currentRun(connectorId));
+    if (!(await acquireLease(this.db, leaseName(connectorId), leaseHolder, this.leaseTtlMs))) throw new BusyError(connectorId, await this.currentRun(connectorId));
     let source: PullSource;
     try {
       source = this.opts.openSource(connector);
@@ -188,7 +193,7 @@ export class PullRunner {
     const heartbeat = setInterval(() => {
       void (async () => {
         peak = Math.max(peak, process.memoryUsage().rss);
-        if (!(await acquireLease(this.db, leaseName(connectorId), this.opts.holder, LEASE_TTL_MS))) {
+        if (!(await acquireLease(this.db, leaseName(connectorId), this.opts.holder, this.leaseTtlMs))) {
           controller.abort(new Error('the run lost its lease to another instance'));
           return;
         }
@@ -198,7 +203,7 @@ export class PullRunner {
           .where('id', '=', runId)
           .execute();
       })().catch((e: unknown) => this.log('warn', `run ${runId}: heartbeat failed`, { err: String(e) }));
-    }, HEARTBEAT_MS);
+    }, Math.min(HEARTBEAT_MS, this.leaseTtlMs / 3));
     heartbeat.unref();
     let outcome: RunOutcome;
     try {

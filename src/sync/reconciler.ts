@@ -24,6 +24,8 @@ export interface ReconcilerOptions {
   batchSize?: number;
   /** a SCIM push run ends after this much quiet */
   quietPeriodMs?: number;
+  /** a non-push run not heard from for this long is marked aborted (default 30 s) */
+  runStaleMs?: number;
   pollIntervalMs?: number;
   holder?: string;
   log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
@@ -67,6 +69,7 @@ export class Reconciler {
   private readonly pollIntervalMs: number;
   readonly holder: string;
   private readonly quietPeriodMs: number;
+  private readonly runStaleMs: number;
   readonly runs: RunRecorder;
   private timer: NodeJS.Timeout | undefined;
   private wakeAt = 0;
@@ -88,6 +91,7 @@ export class Reconciler {
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.holder = opts.holder ?? randomUUID();
     this.quietPeriodMs = opts.quietPeriodMs ?? 60_000;
+    this.runStaleMs = opts.runStaleMs ?? LEASE_TTL_MS * 3;
     this.log = opts.log ?? (() => {});
     this.runs = new RunRecorder(db, this.holder, this.quietPeriodMs);
   }
@@ -139,7 +143,7 @@ export class Reconciler {
       if (Date.now() - this.lastQuietCheck > 1000) {
         this.lastQuietCheck = Date.now();
         await this.runs.closeQuiet();
-        await this.runs.abortStale(LEASE_TTL_MS * 3);
+        await this.runs.abortStale(this.runStaleMs);
       }
     } catch (e) {
       this.log('error', 'reconciler pass failed; the marks stay and the next pass retries', { err: String(e) });

@@ -27,6 +27,8 @@ export interface GraphSourceSettings {
   cloud: NationalCloud | 'custom';
   authorityHost: string | null;
   graphUrl: string | null;
+  /** custom cloud: the resource tokens are asked for (default https://graph.microsoft.com/.default, as a proxy of the global cloud keeps it) */
+  tokenScope: string | null;
   /** extra CA certificates (PEM) to trust, e.g. of a TLS-inspecting proxy */
   caCertificate: string | null;
   /** the whole directory; the users and groups assigned to an enterprise application; these groups */
@@ -88,6 +90,7 @@ export const GRAPH_DEFAULTS: Omit<GraphSourceSettings, 'tenantId' | 'clientId'> 
   cloud: 'global',
   authorityHost: null,
   graphUrl: null,
+  tokenScope: null,
   caCertificate: null,
   scope: 'directory',
   applicationId: null,
@@ -153,6 +156,7 @@ export function validateGraphSource(input: unknown, previous?: GraphSourceSettin
     cloud: oneOf('cloud', ['global', 'usgov', 'usgov-dod', 'china', 'custom'] as const),
     authorityHost: null,
     graphUrl: null,
+    tokenScope: null,
     caCertificate: null,
     scope: oneOf('scope', ['directory', 'application', 'groups'] as const),
     applicationId: null,
@@ -199,6 +203,11 @@ export function validateGraphSource(input: unknown, previous?: GraphSourceSettin
       if (v === undefined) continue;
       if (!/^https:\/\/[^/\s]+(\/[^\s]*)?$/i.test(v)) bad(k, 'must be an https:// URL');
       else out[k] = v.replace(/\/+$/, '');
+    }
+    const scope = str('tokenScope', false);
+    if (scope !== undefined) {
+      if (!/^https:\/\/\S+\/\.default$/i.test(scope)) bad('tokenScope', 'must be a resource followed by /.default, e.g. https://graph.microsoft.com/.default');
+      else out.tokenScope = scope;
     }
   }
   const ca = str('caCertificate', false);

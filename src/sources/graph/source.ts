@@ -76,7 +76,10 @@ export class GraphSource implements PullSource {
     secrets: GraphSecrets,
     extra: Partial<GraphClientOptions> = {},
   ) {
-    const cloud = settings.cloud === 'custom' ? { authorityHost: settings.authorityHost!, graphRoot: settings.graphUrl! } : settings.cloud;
+    const cloud =
+      settings.cloud === 'custom'
+        ? { authorityHost: settings.authorityHost!, graphRoot: settings.graphUrl!, scope: settings.tokenScope ?? 'https://graph.microsoft.com/.default' }
+        : settings.cloud;
     this.client = new GraphClient({
       tenantId: settings.tenantId,
       clientId: settings.clientId,
