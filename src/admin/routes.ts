@@ -18,6 +18,7 @@ import type { AdminTokenStore } from './tokens.ts';
 import { randomUUID } from 'node:crypto';
 import type { ConnectorKind } from '../store/connectors.ts';
 import type { SecretBox } from '../store/secrets.ts';
+import { SecretError } from '../store/secrets.ts';
 import { isPullKind, prepareSource, redactSource } from '../sources/registry.ts';
 import { GRAPH_SECRET_FIELDS } from '../sources/graph/config.ts';
 import type { PullMode, PullRunner } from '../sync/pull.ts';
@@ -92,6 +93,10 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     if (error instanceof SettingsError) return reply.code(400).send({ error: { code: 'invalid_settings', message: error.message, details: error.errors } });
     if (error instanceof NotFoundError) return reply.code(404).send({ error: { code: 'not_found', message: error.message } });
     if (error instanceof ConflictError) return reply.code(409).send({ error: { code: 'conflict', message: error.message } });
+    if (error instanceof SecretError) {
+      req.log.error({ err: error }, 'a stored secret cannot be opened');
+      return reply.code(500).send({ error: { code: 'secret_unreadable', message: `${error.message}. Enter the secret again, or start the service with the key it was sealed with.` } });
+    }
     if (error instanceof BusyError) return reply.code(409).send({ error: { code: 'busy', message: error.message, details: { runId: error.runId } } });
     const status = (error as FastifyError).statusCode;
     if (status && status < 500) return reply.code(status).send({ error: { code: (error as FastifyError).code ?? 'bad_request', message: error.message } });

@@ -37,6 +37,8 @@ export interface ServiceOptions {
   secrets?: SecretBox;
   /** how often the scheduler looks for due runs */
   schedulerTickMs?: number;
+  /** see PullRunnerOptions.bulkMarkThreshold */
+  bulkMarkThreshold?: number;
 }
 
 export async function buildService(db: Db, config: Config, opts: ServiceOptions = {}): Promise<Service> {
@@ -71,6 +73,7 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
   const runner = new PullRunner(db, reconciler, {
     holder: reconciler.holder,
     leaseTtlMs: config.runStaleMs,
+    ...(opts.bulkMarkThreshold ? { bulkMarkThreshold: opts.bulkMarkThreshold } : {}),
     openSource: (c) => {
       if (!isPullKind(c.kind)) throw new Error(`connector ${c.id}: no pull source of kind '${c.kind}'`);
       return openSource(c.kind, c.id, c.source, secrets);

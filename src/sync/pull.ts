@@ -37,6 +37,8 @@ export interface PullRunnerOptions {
   holder: string;
   /** a run's lease lapses this long after its instance stops renewing it (default 30 s) */
   leaseTtlMs?: number;
+  /** record marks a run writes before it marks the whole connector instead (default 20,000) */
+  bulkMarkThreshold?: number;
   /** opens the source of a connector (secrets are opened there) */
   openSource: (connector: PullConnector) => PullSource;
   log?: (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => void;
@@ -161,7 +163,7 @@ export class PullRunner {
   }
 
   private context(connectorId: string, runId: string, signal: AbortSignal, counters: RunCounters, onProgress: (p: Progress) => void): PullContext {
-    const marks = new RunMarks(connectorId, runId);
+    const marks = new RunMarks(connectorId, runId, this.opts.bulkMarkThreshold);
     return {
       db: this.db,
       connectorId,

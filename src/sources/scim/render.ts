@@ -30,7 +30,7 @@ export function parseAttributeList(kind: ResourceKind, list: string | undefined)
     const { uri, rest } = splitUri(item);
     const [attr, sub, extra] = rest.split('.');
     if (!attr || extra !== undefined) throw badRequest('invalidValue', `invalid attribute '${item}'`);
-    const owners = uri === undefined && !resolveAttribute(type, undefined, attr) ? type.extensions.filter((e) => resolveAttribute(type, e.id, attr)) : [];
+    const owners = uri === undefined && !resolveAttribute(type, undefined, attr) ? type.extensions.filter((e) => !e.open && resolveAttribute(type, e.id, attr)) : [];
     // an extension attribute named without its URN (`manager`), as in filters and PATCH paths
     const resolved = resolveAttribute(type, owners.length === 1 ? owners[0]!.id : uri, attr, sub);
     if (!resolved) {

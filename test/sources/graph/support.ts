@@ -25,9 +25,12 @@ export interface GraphRig {
   close(): Promise<void>;
 }
 
-export async function startGraphRig(dialect: Dialect, opts: { emulator?: Parameters<typeof startGraphEmulator>[0]; schedulerTickMs?: number } = {}): Promise<GraphRig> {
+export async function startGraphRig(dialect: Dialect, opts: { emulator?: Parameters<typeof startGraphEmulator>[0]; schedulerTickMs?: number; bulkMarkThreshold?: number } = {}): Promise<GraphRig> {
   const emu = await startGraphEmulator(opts.emulator);
-  const server = await startTestServer(dialect, { ...(opts.schedulerTickMs ? { schedulerTickMs: opts.schedulerTickMs } : {}) });
+  const server = await startTestServer(dialect, {
+    ...(opts.schedulerTickMs ? { schedulerTickMs: opts.schedulerTickMs } : {}),
+    ...(opts.bulkMarkThreshold ? { bulkMarkThreshold: opts.bulkMarkThreshold } : {}),
+  });
   const adminToken = (await server.service.adminTokens.create('tests', 'test')).token;
   const api: GraphRig['api'] = async (path, init = {}) => {
     const res = await fetch(`${server.origin}/api${path}`, {
