@@ -82,6 +82,9 @@ export async function openStore(opts: StoreOptions): Promise<Db> {
     database.pragma(`synchronous = ${opts.sqliteSynchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
     database.pragma('busy_timeout = 10000');
     database.pragma('foreign_keys = ON');
+    // Checkpoint every 40 MB of WAL rather than every 4 MB: a large run rewrites the same index pages
+    // many times, and each checkpoint copies them again.
+    database.pragma('wal_autocheckpoint = 10000');
     kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
     // better-sqlite3's backup copies page by page between event-loop turns; the service keeps serving
     snapshot = async (target) => {

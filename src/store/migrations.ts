@@ -269,6 +269,10 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('updated_at', 'text', (c) => c.notNull())
           .addPrimaryKeyConstraint('source_state_pk', ['connector_id', 'name'])
           .execute();
+        // A member's groups: covering (with group_id), or SQLite prefers the primary key's covering
+        // index and scans a connector's every membership for `connector_id = ? AND member_id IN (…)`.
+        await db.schema.dropIndex('mirror_members_member').execute();
+        await db.schema.createIndex('mirror_members_member').on('mirror_members').columns(['connector_id', 'member_id', 'group_id']).execute();
         // 'admin' tokens may do anything; 'sync-user' tokens only ask for one user's sync (an SSO layer's)
         await db.schema.alterTable('admin_tokens').addColumn('scope', 'text', (c) => c.notNull().defaultTo('admin')).execute();
       },

@@ -338,6 +338,16 @@ export class MirrorWriter {
       removed += gone.length;
     }
     for (const part of chunks(add, 300)) {
+      if (this.marks.bulk) {
+        // the connector is marked as a whole: no need to know which rows were new
+        const res = await this.trx
+          .insertInto('mirror_members')
+          .values(part.map((m) => ({ connector_id: this.connectorId, group_id: groupId, member_id: m, member_type: 'User' as const })))
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        added += Number(res.numInsertedOrUpdatedRows ?? 0);
+        continue;
+      }
       const inserted = await this.trx
         .insertInto('mirror_members')
         .values(part.map((m) => ({ connector_id: this.connectorId, group_id: groupId, member_id: m, member_type: 'User' as const })))

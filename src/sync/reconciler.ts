@@ -199,6 +199,28 @@ export class Reconciler {
   private async batch(): Promise<number> {
     if (!(await this.holdLease())) return 0;
     const resting = [...this.failedUntil].filter(([, until]) => until > Date.now()).map(([c]) => c);
+    // A connector mark first: its pass covers every earlier mark of the connector, which would
+    // otherwise be reconciled one batch at a time before it.
+    let bulk = this.db.kysely
+      .selectFrom('dirty_marks')
+      .select(['connector_id', 'run_id'])
+      .where('kind', '=', 'connector')
+      .where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', 'not in', eb.selectFrom('runs').select('id').where('phase', '=', 'reading'))]))
+      .orderBy('seq')
+      .limit(1);
+    if (resting.length) bulk = bulk.where('connector_id', 'not in', resting);
+    const whole = await bulk.executeTakeFirst();
+    if (whole) {
+      try {
+        const n = await this.connectorMark(whole.connector_id, whole.run_id);
+        this.failedUntil.delete(whole.connector_id);
+        return n + 1;
+      } catch (e) {
+        this.log('error', `re-evaluating connector ${whole.connector_id} failed; it is retried in ${FAILED_REST_MS / 1000} s`, { err: String(e) });
+        this.failedUntil.set(whole.connector_id, Date.now() + FAILED_REST_MS);
+        throw e;
+      }
+    }
     let query = this.db.kysely
       .selectFrom('dirty_marks')
       .select(['seq', 'connector_id', 'kind', 'ref', 'ref2', 'run_id'])
