@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { migrateToLatest } from './migrations.ts';
 import type { Database } from './schema.ts';
@@ -216,6 +216,37 @@ export function placeholder(dialect: Dialect, n: number): string {
 }
 
 /** The current time as stored: ISO 8601 with milliseconds, UTC. */
+const insertTexts = new Map<string, string>();
+
+/**
+ * Insert many rows with one statement per chunk, without the query builder: large runs insert hundreds
+ * of thousands of memberships and feed rows, and building each multi-row statement costs more than
+ * SQLite takes to run it. The SQL is fixed per table, columns and chunk size, so it is prepared once.
+ * Returns the number of rows inserted (with `ignoreConflicts`, those that were new).
+ */
+export async function insertRows(trx: Kysely<Database>, dialect: Dialect, table: keyof Database, columns: readonly string[], rows: readonly unknown[][], ignoreConflicts = false): Promise<number> {
+  const size = Math.max(1, Math.min(500, Math.floor(30_000 / columns.length)));
+  let inserted = 0;
+  for (let i = 0; i < rows.length; i += size) {
+    const part = rows.slice(i, i + size);
+    const key = `${table}|${columns.join(',')}|${part.length}|${ignoreConflicts}|${dialect}`;
+    let text = insertTexts.get(key);
+    if (!text) {
+      const values: string[] = [];
+      let n = 0;
+      for (let r = 0; r < part.length; r++) values.push(`(${columns.map(() => placeholder(dialect, ++n)).join(', ')})`);
+      text = `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${values.join(', ')}${ignoreConflicts ? ' ON CONFLICT DO NOTHING' : ''}`;
+      if (insertTexts.size > 500) insertTexts.clear();
+      insertTexts.set(key, text);
+    }
+    const params: unknown[] = [];
+    for (const row of part) for (const v of row) params.push(v);
+    const res = await trx.executeQuery(CompiledQuery.raw(text, params));
+    inserted += Number(res.numAffectedRows ?? 0);
+  }
+  return inserted;
+}
+
 export function now(): string {
   return new Date().toISOString();
 }

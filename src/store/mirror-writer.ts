@@ -12,8 +12,8 @@ import type { Kysely } from 'kysely';
 import type { ScimDoc } from '../domain/scim/resource.ts';
 import { searchDocument } from '../domain/scim/resource.ts';
 import { foldCase, RESOURCE_TYPES } from '../domain/scim/schema.ts';
-import type { Db } from './db.ts';
-import { isUniqueViolation, now } from './db.ts';
+import type { Db, Dialect } from './db.ts';
+import { insertRows, isUniqueViolation, now } from './db.ts';
 import type { Database, DirtyKind } from './schema.ts';
 
 type Trx = Kysely<Database>;
@@ -33,6 +33,7 @@ export class RunMarks {
   constructor(
     readonly connectorId: string,
     readonly runId: string,
+    readonly dialect: Dialect,
     /** record marks a run may write before it switches to a single connector mark */
     readonly bulkThreshold = 20_000,
   ) {}
@@ -183,26 +184,27 @@ export class MirrorWriter {
       result.updated++;
       marks.push({ kind: 'user', ref: r.id });
     }
-    for (const part of chunks(inserts, 200)) {
-      await this.trx
-        .insertInto('mirror_users')
-        .values(
-          part.map((r) => ({
-            connector_id: this.connectorId,
-            id: r.id,
-            user_name: String(r.doc.userName),
-            user_name_key: foldCase(String(r.doc.userName)),
-            external_id: typeof r.doc.externalId === 'string' ? r.doc.externalId : null,
-            resource: JSON.stringify(r.doc),
-            search: JSON.stringify(searchDocument(RESOURCE_TYPES.User, r.doc)),
-            version: 1,
-            created_at: at,
-            updated_at: at,
-          })),
-        )
-        .execute();
-      result.created += part.length;
-      for (const r of part) marks.push({ kind: 'user', ref: r.id });
+    if (inserts.length) {
+      await insertRows(
+        this.trx,
+        this.marks.dialect,
+        'mirror_users',
+        ['connector_id', 'id', 'user_name', 'user_name_key', 'external_id', 'resource', 'search', 'version', 'created_at', 'updated_at'],
+        inserts.map((r) => [
+          this.connectorId,
+          r.id,
+          String(r.doc.userName),
+          foldCase(String(r.doc.userName)),
+          typeof r.doc.externalId === 'string' ? r.doc.externalId : null,
+          JSON.stringify(r.doc),
+          JSON.stringify(searchDocument(RESOURCE_TYPES.User, r.doc)),
+          1,
+          at,
+          at,
+        ]),
+      );
+      result.created += inserts.length;
+      for (const r of inserts) marks.push({ kind: 'user', ref: r.id });
     }
     await this.marks.add(this.trx, marks);
     return result;
@@ -337,25 +339,17 @@ export class MirrorWriter {
       for (const g of gone) marks.push({ kind: 'membership', ref: groupId, ref2: g.member_id });
       removed += gone.length;
     }
-    for (const part of chunks(add, 300)) {
-      if (this.marks.bulk) {
-        // the connector is marked as a whole: no need to know which rows were new
-        const res = await this.trx
-          .insertInto('mirror_members')
-          .values(part.map((m) => ({ connector_id: this.connectorId, group_id: groupId, member_id: m, member_type: 'User' as const })))
-          .onConflict((oc) => oc.doNothing())
-          .executeTakeFirst();
-        added += Number(res.numInsertedOrUpdatedRows ?? 0);
-        continue;
-      }
-      const inserted = await this.trx
-        .insertInto('mirror_members')
-        .values(part.map((m) => ({ connector_id: this.connectorId, group_id: groupId, member_id: m, member_type: 'User' as const })))
-        .onConflict((oc) => oc.doNothing())
-        .returning('member_id')
-        .execute();
-      for (const g of inserted) marks.push({ kind: 'membership', ref: groupId, ref2: g.member_id });
-      added += inserted.length;
+    if (add.length) {
+      added = await insertRows(
+        this.trx,
+        this.marks.dialect,
+        'mirror_members',
+        ['connector_id', 'group_id', 'member_id', 'member_type'],
+        add.map((m) => [this.connectorId, groupId, m, 'User']),
+        true,
+      );
+      // a mark for a membership that was there already costs the reconciler a no-op, nothing more
+      if (added) for (const m of add) marks.push({ kind: 'membership', ref: groupId, ref2: m });
     }
     await this.marks.add(this.trx, marks);
     return { added, removed };

@@ -11,7 +11,7 @@ import type { DesiredUser } from '../domain/rules.ts';
 import { directoryKey, evaluateUser, groupTargets, isAssignable, isNeverRemove, licenceFor, userDiff } from '../domain/rules.ts';
 import type { ScimDoc } from '../domain/scim/resource.ts';
 import type { ConnectorSettings } from '../domain/settings.ts';
-import { now, placeholder } from '../store/db.ts';
+import { insertRows, now, placeholder } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
 import type { RunCounters, RunRecorder } from './runs.ts';
 
@@ -95,12 +95,13 @@ export class ConnectorPass {
   }
 
   async flushFeed(): Promise<void> {
-    for (const part of chunk(this.feedRows, 200)) {
-      await this.trx
-        .insertInto('change_feed')
-        .values(part.map((f) => ({ ...f, at: this.at, connector_id: this.connectorId, run_id: this.runId })))
-        .execute();
-    }
+    await insertRows(
+      this.trx,
+      this.dialect,
+      'change_feed',
+      ['at', 'connector_id', 'run_id', 'entity', 'entity_id', 'op', 'data'],
+      this.feedRows.map((f) => [this.at, this.connectorId, this.runId, f.entity, f.entity_id, f.op, f.data]),
+    );
     this.feedRows.length = 0;
   }
 
@@ -200,7 +201,14 @@ export class ConnectorPass {
         created.push(sourceId);
         inScope.push(id);
       }
-      for (const values of chunk(rows, 100)) await this.trx.insertInto('directory_users').values(values).execute();
+      const columns = ['id', 'username', 'username_key', 'email', 'display_name', 'active', 'attributes', 'owner_connector_id', 'source_id', 'in_scope', 'created_at', 'updated_at'] as const;
+      await insertRows(
+        this.trx,
+        this.dialect,
+        'directory_users',
+        columns,
+        rows.map((r) => columns.map((c) => r[c])),
+      );
       this.count('created', rows.length);
       await this.ruleGroups(rows.map((r) => r.id), this.settings.group.defaultGroups, this.defaultBy, false);
       await this.ruleGroups(inScope, this.settings.group.alwaysGroups, this.alwaysBy, true);
@@ -356,13 +364,14 @@ export class ConnectorPass {
   }
 
   private async addMemberships(rows: { group_id: string; user_id: string }[], managedBy: string): Promise<void> {
-    for (const part of chunk(rows, 200)) {
-      await this.trx
-        .insertInto('directory_memberships')
-        .values(part.map((r) => ({ ...r, managed_by: managedBy, created_at: this.at })))
-        .onConflict((oc) => oc.doNothing())
-        .execute();
-    }
+    await insertRows(
+      this.trx,
+      this.dialect,
+      'directory_memberships',
+      ['group_id', 'user_id', 'managed_by', 'created_at'],
+      rows.map((r) => [r.group_id, r.user_id, managedBy, this.at]),
+      true,
+    );
     for (const r of rows) this.feed('membership', `${r.group_id}:${r.user_id}`, 'add', { groupId: r.group_id, userId: r.user_id, managedBy });
     this.count('membershipsAdded', rows.length);
   }

@@ -163,7 +163,7 @@ export class PullRunner {
   }
 
   private context(connectorId: string, runId: string, signal: AbortSignal, counters: RunCounters, onProgress: (p: Progress) => void): PullContext {
-    const marks = new RunMarks(connectorId, runId, this.opts.bulkMarkThreshold);
+    const marks = new RunMarks(connectorId, runId, this.db.dialect, this.opts.bulkMarkThreshold);
     return {
       db: this.db,
       connectorId,

@@ -5,6 +5,7 @@
 // the deletion limit (deactivations and deletions above it wait for an administrator).
 
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -289,6 +290,10 @@ export class Reconciler {
       .executeTakeFirst();
     const upTo = Number(top?.seq ?? 0);
     const settings = await loadSettings(this.db, connectorId, this.log);
+    // PostgreSQL plans by its statistics, which lag behind a run that has just loaded most of the mirror
+    if (this.db.dialect === 'postgres') {
+      await sql`ANALYZE mirror_users, mirror_groups, mirror_members, directory_users, directory_groups, directory_memberships, group_links`.execute(this.db.kysely);
+    }
     await runFullPass(this.db, this.runs, connectorId, settings, runId ? { runId } : 'resync', (pass, removals) => this.decideRemovals(pass, removals, true), () => this.keepLease());
     const res = await this.db.kysely.deleteFrom('dirty_marks').where('connector_id', '=', connectorId).where('seq', '<=', upTo).executeTakeFirst();
     return Math.max(0, Number(res.numDeletedRows) - 1);
