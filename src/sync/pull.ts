@@ -123,7 +123,15 @@ export class PullRunner {
     const local = this.active.get(connectorId);
     if (local) throw new BusyError(connectorId, local.runId);
     const leaseHolder = `${this.opts.holder}`;
-    if (!(await acquireLease(this.db, leaseName(connectorId), leaseHolder, this.leaseTtlMs))) throw new BusyError(connectorId, await this.currentRun(connectorId));
+    if (!(await acquireLease(this.db, leaseName(connectorId), leaseHolder, this.leaseTtlMs))) {
+      // the holder takes the lease a moment before it records its run: ask again briefly
+      let running = await this.currentRun(connectorId);
+      for (let i = 0; !running && i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        running = await this.currentRun(connectorId);
+      }
+      throw new BusyError(connectorId, running);
+    }
     let source: PullSource;
     try {
       source = this.opts.openSource(connector);

@@ -12,8 +12,10 @@ import path from 'node:path';
 import type { ConnectorSettings } from '../domain/settings.ts';
 import { DEFAULT_SETTINGS } from '../domain/settings.ts';
 import { validateSettings } from '../domain/settings-validate.ts';
+import type { Kysely } from 'kysely';
 import type { Db } from '../store/db.ts';
 import { openStore } from '../store/db.ts';
+import type { Database } from '../store/schema.ts';
 import { audit } from '../store/connectors.ts';
 import { acquireLease, releaseLease } from './lease.ts';
 import type { PendingRemoval } from './pass.ts';
@@ -249,6 +251,11 @@ export class Reconciler {
         handled += marks.length;
         this.failedUntil.delete(connectorId);
       } catch (e) {
+        if (e instanceof LeaseLostError) {
+          // another instance reconciles now; nothing was written here
+          this.leaseRenewAt = 0;
+          return handled;
+        }
         // One connector's failure does not hold the others back: its marks stay, and it rests a while
         // before the next attempt so that its marks do not fill every batch.
         this.log('error', `reconciling connector ${connectorId} failed; its changes stay queued and are retried in ${FAILED_REST_MS / 1000} s`, { err: String(e) });
@@ -264,6 +271,7 @@ export class Reconciler {
     {
       const settings = await loadSettings(this.db, connectorId, this.log);
       await this.db.transaction(async (trx) => {
+        await this.confirmLease(trx);
         const runId = pullRunId ?? (await this.runs.pushRun(trx, connectorId));
         const counters: RunCounters = {};
         const pass = new ConnectorPass(trx, connectorId, settings, runId, counters, this.runs, this.db.dialect);
@@ -297,6 +305,21 @@ export class Reconciler {
     await runFullPass(this.db, this.runs, connectorId, settings, runId ? { runId } : 'resync', (pass, removals) => this.decideRemovals(pass, removals, true), () => this.keepLease());
     const res = await this.db.kysely.deleteFrom('dirty_marks').where('connector_id', '=', connectorId).where('seq', '<=', upTo).executeTakeFirst();
     return Math.max(0, Number(res.numDeletedRows) - 1);
+  }
+
+  /**
+   * Inside a reconciling transaction: the lease is still this instance's, and is renewed with the batch.
+   * On PostgreSQL the lease row stays locked until the batch commits, so no other instance can take it
+   * while a slow batch runs (SQLite's single writer gives the same).
+   */
+  private async confirmLease(trx: Kysely<Database>): Promise<void> {
+    const row =
+      this.db.dialect === 'postgres'
+        ? (await sql<{ holder: string }>`SELECT holder FROM leases WHERE name = ${LEASE} FOR UPDATE`.execute(trx)).rows[0]
+        : await trx.selectFrom('leases').select('holder').where('name', '=', LEASE).executeTakeFirst();
+    if (row?.holder !== this.holder) throw new LeaseLostError();
+    await trx.updateTable('leases').set({ expires_at: Date.now() + LEASE_TTL_MS }).where('name', '=', LEASE).where('holder', '=', this.holder).execute();
+    this.leaseRenewAt = Date.now() + LEASE_TTL_MS / 2;
   }
 
   /** Between the batches of a long pass: renew the lease, or stop when another instance took it. */
@@ -440,6 +463,11 @@ export class Reconciler {
 }
 
 export class NotFoundError extends Error {}
+class LeaseLostError extends Error {
+  constructor() {
+    super('the reconciler lease passed to another instance');
+  }
+}
 export class ConflictError extends Error {}
 
 const validatedSettings = new Map<string, ConnectorSettings>();

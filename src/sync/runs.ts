@@ -130,7 +130,7 @@ export class RunRecorder {
   /** Runs a killed instance left running are marked aborted; their work resumes from durable state. */
   async abortStale(staleAfterMs: number): Promise<void> {
     const cutoff = new Date(Date.now() - staleAfterMs).toISOString();
-    await this.db.kysely
+    const aborted = await this.db.kysely
       .updateTable('runs')
       // phase '' lets the reconciler take the run's marks: what it read is real, and is applied
       .set({ status: 'aborted', phase: '', ended_at: now(), error: 'the instance running it stopped' })
@@ -138,6 +138,9 @@ export class RunRecorder {
       .where('trigger', '!=', 'scim-push')
       .where('holder', '!=', this.holder)
       .where('last_activity_at', '<', cutoff)
+      .returning(['connector_id', 'holder'])
       .execute();
+    // the connector may run again at once, whatever lease time the stopped instance used
+    for (const r of aborted) await this.db.kysely.deleteFrom('leases').where('name', '=', `source:${r.connector_id}`).where('holder', '=', r.holder).execute();
   }
 }
