@@ -1,19 +1,31 @@
 // The usersync command: `serve` runs the service; the other commands manage connectors and tokens
-// directly in the store (the same DATABASE_URL as the service).
+// directly in the store (the same DATABASE_URL as the service). `sync`, `sync-user` and `test` of a pull
+// connector (Graph) run in this process, under the same per-connector lease as the service's runs.
 
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
-import { Command, CommanderError } from 'commander';
+import cliProgress from 'cli-progress';
+import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from './config.ts';
 import type { Config } from './config.ts';
 import { buildService } from './server/app.ts';
 import type { Db } from './store/db.ts';
-import { openStore } from './store/db.ts';
+import { isUniqueViolation, openStore } from './store/db.ts';
 import type { ConnectorKind } from './store/connectors.ts';
 import { AdminTokenStore } from './admin/tokens.ts';
 import { SettingsError, settingsPatch } from './domain/settings-validate.ts';
 import { audit, ConnectorStore } from './store/connectors.ts';
 import { ConflictError, loadSettings, NotFoundError, Reconciler } from './sync/reconciler.ts';
+import type { AdminTokenScope } from './admin/tokens.ts';
+import { GRAPH_SECRET_FIELDS } from './sources/graph/config.ts';
+import type { PullKind } from './sources/registry.ts';
+import { isPullKind, openSource, prepareSource, redactSource } from './sources/registry.ts';
+import type { Progress } from './sources/source.ts';
+import type { SecretBox } from './store/secrets.ts';
+import { loadSecretKeys } from './store/secrets.ts';
+import type { PullMode, RunHandle, RunOutcome } from './sync/pull.ts';
+import { BusyError, PullRunner } from './sync/pull.ts';
 
 const actor = `cli:${os.userInfo().username}`;
 
@@ -45,9 +57,10 @@ async function serve(): Promise<void> {
   const db = await openStore({ url: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous, ...(config.databaseSchema ? { pgSchema: config.databaseSchema } : {}) });
   const service = await buildService(db, config);
   const connectors = service.connectors;
-  if ((await connectors.list()).length === 0) {
-    // First start: a ready SCIM connector, its token shown this once.
-    const connector = await connectors.create({ id: 'default', name: 'Default SCIM connector', kind: 'scim' }, 'system:first-start');
+  // First start: a ready SCIM connector, its token shown this once. Instances starting together on one
+  // database race for it: one creates it, the others find it taken and go on.
+  const connector = (await connectors.list()).length === 0 ? await createFirstConnector(connectors) : undefined;
+  if (connector) {
     const { token } = await connectors.createToken(connector.id, 'first start', 'system:first-start');
     process.stdout.write(
       [
@@ -62,6 +75,8 @@ async function serve(): Promise<void> {
   }
   const shutdown = async (signal: string) => {
     service.app.log.info(`${signal}: shutting down`);
+    // runs in progress are told to stop and end as failed; should one not answer, leave anyway
+    setTimeout(() => process.exit(1), 15_000).unref();
     await service.app.close();
     await db.close();
     process.exit(0);
@@ -70,6 +85,15 @@ async function serve(): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
   await service.app.listen({ host: config.host, port: config.port });
   service.app.log.info({ database: db.dialect }, 'usersync is ready');
+}
+
+async function createFirstConnector(connectors: ConnectorStore): Promise<{ id: string } | undefined> {
+  try {
+    return await connectors.create({ id: 'default', name: 'Default SCIM connector', kind: 'scim' }, 'system:first-start');
+  } catch (e) {
+    if (isUniqueViolation(e)) return undefined;
+    throw e;
+  }
 }
 
 export function buildCli(): Command {
@@ -90,20 +114,35 @@ export function buildCli(): Command {
     );
   connector
     .command('create <name>')
-    .description('create a connector (a SCIM connector also gets a token, shown once)')
+    .description('create a connector (a SCIM connector also gets a token, shown once; a Graph connector needs --source)')
     .option('--id <id>', 'connector id (lower-case letters, digits, dashes); random when omitted')
     .option('--kind <kind>', 'scim, graph or ldap', 'scim')
-    .action((name: string, o: { id?: string; kind: string }) =>
+    .option('--source <file>', 'graph: the source settings with the client secret (a JSON file, or - for standard input)')
+    .action((name: string, o: { id?: string; kind: string; source?: string }) =>
       withStore(async (db, config) => {
         const store = new ConnectorStore(db);
-        const c = await store.create({ ...(o.id ? { id: o.id } : {}), name, kind: o.kind as ConnectorKind }, actor);
-        console.log(`created connector ${c.id} (${c.kind})`);
-        if (c.kind === 'scim') {
-          const { token } = await store.createToken(c.id, 'created with the connector', actor);
-          console.log(`SCIM Base URL: ${scimBaseUrl(config, c.id)}`);
-          console.log(`Bearer token:  ${token}`);
-          console.log('The token is shown only now.');
+        const kind = o.kind as ConnectorKind;
+        if (!isPullKind(kind)) {
+          if (o.source) throw new UserError(`--source is for pull connectors (--kind graph), not for ${kind} connectors`, 1);
+          const c = await store.create({ ...(o.id ? { id: o.id } : {}), name, kind }, actor);
+          console.log(`created connector ${c.id} (${c.kind})`);
+          if (c.kind === 'scim') {
+            const { token } = await store.createToken(c.id, 'created with the connector', actor);
+            console.log(`SCIM Base URL: ${scimBaseUrl(config, c.id)}`);
+            console.log(`Bearer token:  ${token}`);
+            console.log('The token is shown only now.');
+          }
+          return;
         }
+        if (!o.source) throw new UserError(`a ${kind} connector needs its source settings: --source <file.json> (or --source - to read them from standard input)`, 1);
+        const id = o.id ?? randomUUID();
+        if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(id)) throw new UserError(`connector id '${id}' must be lower-case letters, digits and dashes (at most 63)`, 1);
+        if (await store.get(id)) throw new UserError(`a connector '${id}' exists already`, 1);
+        const input = readJson(o.source, 1);
+        const source = sourceOrError(() => prepareSource(kind, id, input, undefined, secretBox(config, true)));
+        const c = await store.create({ id, name, kind, source }, actor);
+        console.log(`created connector ${c.id} (${c.kind})`);
+        console.log(`  check it with \`usersync test ${c.id}\`, run it with \`usersync sync ${c.id}\``);
       }),
     );
   for (const [verb, enabled] of [
@@ -171,13 +210,14 @@ export function buildCli(): Command {
     );
   const adminToken = program.command('admin-token').description('manage admin API tokens (for /api)');
   adminToken
-    .command('create')
+    .command('create [label]')
     .description('create an admin API token (shown once)')
-    .option('--label <label>', 'a note to recognise the token by', '')
-    .action((o: { label: string }) =>
+    .option('--label <label>', 'a note to recognise the token by (or give it as the argument)')
+    .addOption(new Option('--scope <scope>', 'admin: the whole API; sync-user: only POST /api/connectors/{id}/sync-user').choices(['admin', 'sync-user']).default('admin'))
+    .action((label: string | undefined, o: { label?: string; scope: AdminTokenScope }) =>
       withStore(async (db) => {
-        const { token: value, info } = await new AdminTokenStore(db).create(o.label, actor);
-        console.log(`admin token ${info.id} created:`);
+        const { token: value, info } = await new AdminTokenStore(db).create(label ?? o.label ?? '', actor, o.scope);
+        console.log(`admin token ${info.id} created (scope ${info.scope}):`);
         console.log(value);
         console.log('It is shown only now.');
       }),
@@ -188,7 +228,7 @@ export function buildCli(): Command {
     .action(() =>
       withStore(async (db) => {
         const list = await new AdminTokenStore(db).list();
-        console.log(table(list.map((t) => ({ id: t.id, label: t.label, created: t.createdAt, revoked: t.revokedAt ?? '' }))));
+        console.log(table(list.map((t) => ({ id: t.id, label: t.label, scope: t.scope, created: t.createdAt, revoked: t.revokedAt ?? '' }))));
       }),
     );
   adminToken
@@ -247,15 +287,83 @@ export function buildCli(): Command {
     );
 
   program
+    .command('source <connector>')
+    .description("show a pull connector's source settings (secrets only said to be set), or replace them from a JSON file")
+    .option('--set <file>', 'JSON file (or - for standard input) with the whole source settings; secrets left out keep their stored values')
+    .action((connectorId: string, o: { set?: string }) =>
+      withStore(async (db, config) => {
+        const store = new ConnectorStore(db);
+        const kind = await pullKind(store, connectorId, 1);
+        const stored = (await store.getSource(connectorId)) ?? {};
+        if (!o.set) {
+          console.log(JSON.stringify(redactSource(kind, stored), null, 2));
+          return;
+        }
+        const input = readJson(o.set, 1);
+        // like the API's PUT: the defaults fill what the file leaves out, except the stored secrets
+        const base = Object.fromEntries(Object.entries(stored).filter(([k]) => (GRAPH_SECRET_FIELDS as readonly string[]).includes(k)));
+        const next = sourceOrError(() => prepareSource(kind, connectorId, input, base, secretBox(config, true)));
+        await store.setSource(connectorId, next, actor, GRAPH_SECRET_FIELDS);
+        console.log(JSON.stringify(redactSource(kind, next), null, 2));
+        process.stderr.write(`source settings of ${connectorId} saved\n`);
+      }),
+    );
+
+  program
     .command('sync <connector>')
-    .description('re-evaluate every user, group and membership of a connector from its mirror now')
-    .action((connectorId: string) =>
-      withStore(async (db) => {
-        if (!(await new ConnectorStore(db).get(connectorId))) throw new UserError(`no connector '${connectorId}'`);
+    .description('a pull connector (Graph): read the provider now, here, and reconcile; a SCIM connector: re-evaluate everything from its mirror')
+    .addOption(new Option('--full', 'read everything, not only what changed since the last run').conflicts('delta'))
+    .addOption(new Option('--delta', 'read only what changed (a full read when there is no usable delta state)'))
+    .action((connectorId: string, o: { full?: boolean; delta?: boolean }) =>
+      withStore(async (db, config) => {
+        const c = await new ConnectorStore(db).get(connectorId);
+        if (!c) throw new UserError(`no connector '${connectorId}'`, 1);
+        if (isPullKind(c.kind)) {
+          process.exitCode = await pullSync(db, config, connectorId, o.full ? 'full' : o.delta ? 'delta' : 'auto');
+          return;
+        }
+        if (o.delta) throw new UserError(`--delta is for pull connectors; '${connectorId}' is a ${c.kind} connector (its sync is a full pass over its mirror)`, 1);
         await audit(db.kysely, actor, 'connector.sync', connectorId, {});
         const report = await new Reconciler(db).fullPass(connectorId, 'manual');
         console.log(`run ${report.runId}: ${report.status}`);
         printCounters(report.counters);
+        process.exitCode = exitCodeOf(report.status);
+      }),
+    );
+
+  program
+    .command('sync-user <connector> <username>')
+    .description('read one user of a pull connector now (sync on login) and print the result as JSON')
+    .action((connectorId: string, username: string) =>
+      withStore(async (db, config) => {
+        await pullKind(new ConnectorStore(db), connectorId, 1);
+        const { runner, reconciler } = pullRunner(db, config);
+        try {
+          const result = await runner.syncUser(connectorId, username.trim());
+          await audit(db.kysely, actor, 'connector.sync-user', connectorId, { username, outcome: result.outcome, runId: result.runId });
+          console.log(JSON.stringify(result, null, 2));
+        } catch (e) {
+          if (e instanceof NotFoundError || e instanceof ConflictError) throw new UserError(e.message, 1);
+          throw e;
+        } finally {
+          await reconciler.stop();
+        }
+      }),
+    );
+
+  program
+    .command('test <connector>')
+    .description("check a pull connector's credentials, permissions and scope, and name what is missing")
+    .action((connectorId: string) =>
+      withStore(async (db, config) => {
+        await pullKind(new ConnectorStore(db), connectorId, 1);
+        const { runner } = pullRunner(db, config);
+        await audit(db.kysely, actor, 'connector.test', connectorId, {});
+        const result = await runner.test(connectorId);
+        for (const check of result.checks) console.log(`${check.ok ? '✓' : '✗'} ${check.name}: ${check.message}`);
+        if (result.missingPermissions.length) console.log(`missing permissions: ${result.missingPermissions.join(', ')}`);
+        console.log(result.ok ? 'connection ok' : 'connection not ok');
+        if (!result.ok) process.exitCode = 1;
       }),
     );
 
@@ -279,12 +387,162 @@ export function buildCli(): Command {
   return program;
 }
 
-function readJson(file: string): unknown {
+/** A JSON document from a file, or from standard input for `-`. */
+function readJson(file: string, exitCode = 2): unknown {
+  const name = file === '-' ? 'standard input' : file;
+  let text: string;
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
+    text = fs.readFileSync(file === '-' ? 0 : file, 'utf8');
   } catch (e) {
-    throw new UserError(`cannot read ${file}: ${(e as Error).message}`);
+    throw new UserError(`cannot read ${name}: ${(e as Error).message}`, exitCode);
   }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${name} is not JSON: ${(e as Error).message}`, exitCode);
+  }
+}
+
+/** The key that seals and opens stored secrets (USERSYNC_SECRET_KEY, or the key file the service uses). */
+function secretBox(config: Config, create: boolean): SecretBox {
+  return loadSecretKeys({ env: process.env, dataDir: config.dataDir, create });
+}
+
+/** Source settings validated and sealed; every problem listed with its path (exit code 1). */
+function sourceOrError(prepare: () => Record<string, unknown>): Record<string, unknown> {
+  try {
+    return prepare();
+  } catch (e) {
+    if (e instanceof SettingsError) throw new UserError(`invalid source settings:\n${issueLines(e)}`, 1);
+    throw e;
+  }
+}
+
+function issueLines(e: SettingsError): string {
+  return e.errors.map((i) => `  ${i.path || '(the whole document)'}: ${i.message}${i.position !== undefined ? ` (at position ${i.position})` : ''}`).join('\n');
+}
+
+/** The kind of a pull connector; a clear error for a missing or SCIM connector. */
+async function pullKind(store: ConnectorStore, connectorId: string, exitCode: number): Promise<PullKind> {
+  const c = await store.get(connectorId);
+  if (!c) throw new UserError(`no connector '${connectorId}'`, exitCode);
+  if (!isPullKind(c.kind)) throw new UserError(`connector '${connectorId}' is a ${c.kind} connector: it has no source to read (this command is for pull connectors such as --kind graph)`, exitCode);
+  return c.kind;
+}
+
+/** A pull runner in this process, on the configured database, with the service's lease rules. */
+function pullRunner(db: Db, config: Config): { runner: PullRunner; reconciler: Reconciler } {
+  const log = (level: 'info' | 'warn' | 'error', msg: string, extra?: Record<string, unknown>) => {
+    if (level !== 'info') process.stderr.write(`usersync: ${level}: ${msg}${extra?.err ? ` (${String(extra.err)})` : ''}\n`);
+  };
+  const reconciler = new Reconciler(db, { batchSize: config.reconcileBatchSize, quietPeriodMs: config.pushQuietPeriodMs, runStaleMs: config.runStaleMs, log });
+  let secrets: SecretBox | undefined;
+  const runner = new PullRunner(db, reconciler, {
+    holder: reconciler.holder,
+    leaseTtlMs: config.runStaleMs,
+    openSource: (c) => {
+      if (!isPullKind(c.kind)) throw new Error(`connector ${c.id}: no pull source of kind '${c.kind}'`);
+      secrets ??= secretBox(config, false);
+      return openSource(c.kind, c.id, c.source, secrets);
+    },
+    log,
+  });
+  return { runner, reconciler };
+}
+
+/** 0: succeeded; 2: held (deactivations or deletions wait for approval); 1: anything else. */
+function exitCodeOf(status: string): number {
+  return status === 'succeeded' ? 0 : status === 'held' ? 2 : 1;
+}
+
+/** Run a pull here, with a progress bar (or plain lines when stderr is not a terminal); returns the exit code. */
+async function pullSync(db: Db, config: Config, connectorId: string, mode: PullMode): Promise<number> {
+  const { runner, reconciler } = pullRunner(db, config);
+  const view = new ProgressView(process.stderr);
+  runner.events.on('progress', (_runId, p) => view.update(p));
+  let outcome: RunOutcome;
+  try {
+    let handle: RunHandle;
+    try {
+      handle = await runner.start(connectorId, 'manual', mode);
+    } catch (e) {
+      if (e instanceof BusyError) {
+        throw new UserError(e.runId ? `connector ${connectorId} is already running: run ${e.runId} (watch it with GET /api/runs/${e.runId})` : `connector ${connectorId} is already running (its run is starting on another instance)`, 1);
+      }
+      if (e instanceof NotFoundError || e instanceof ConflictError) throw new UserError(e.message, 1);
+      throw e;
+    }
+    await audit(db.kysely, actor, 'connector.sync', connectorId, { runId: handle.runId, mode });
+    process.stderr.write(`run ${handle.runId} started (${mode === 'auto' ? 'what changed, or everything when needed' : mode === 'full' ? 'full read' : 'delta'})\n`);
+    // Ctrl-C or a TERM: the run is told to stop and ends as failed; the next run converges.
+    const interrupt = (signal: string) => {
+      view.stop();
+      process.stderr.write(`${signal}: stopping run ${handle.runId}…\n`);
+      void runner.stop();
+    };
+    const onInt = () => interrupt('SIGINT');
+    const onTerm = () => interrupt('SIGTERM');
+    process.once('SIGINT', onInt);
+    process.once('SIGTERM', onTerm);
+    try {
+      outcome = await handle.done;
+    } finally {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      view.stop();
+    }
+  } finally {
+    await reconciler.stop();
+  }
+  console.log(`run ${outcome.runId}: ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`);
+  printCounters(outcome.counters);
+  if (outcome.status === 'held') console.log(`  deactivations and deletions over the deletion limit wait: \`usersync approve ${outcome.runId}\` or \`usersync reject ${outcome.runId}\``);
+  return exitCodeOf(outcome.status);
+}
+
+/** A run's progress on stderr: a bar on a terminal, otherwise a line per phase and at most one a second. */
+class ProgressView {
+  private bar: cliProgress.SingleBar | undefined;
+  private phase = '';
+  private lastLine = 0;
+  private stopped = false;
+
+  constructor(private readonly out: NodeJS.WriteStream) {}
+
+  update(p: Progress): void {
+    if (this.stopped) return;
+    if (this.out.isTTY) {
+      const payload = { phase: p.phase, known: p.total !== null };
+      if (!this.bar) {
+        this.bar = new cliProgress.SingleBar({ stream: this.out, format: renderBar, hideCursor: true, barsize: 30, fps: 10 });
+        this.bar.start(p.total ?? 0, p.done, payload);
+      } else {
+        this.bar.setTotal(p.total ?? 0);
+        this.bar.update(p.done, payload);
+      }
+      return;
+    }
+    const at = Date.now();
+    if (p.phase === this.phase && at - this.lastLine < 1000) return;
+    this.phase = p.phase;
+    this.lastLine = at;
+    this.out.write(`${p.phase}: ${p.done}${p.total !== null ? `/${p.total}` : ''}\n`);
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.bar?.stop();
+  }
+}
+
+function renderBar(_options: cliProgress.Options, params: cliProgress.Params, payload: { phase?: string; known?: boolean }): string {
+  const phase = (payload.phase ?? '').padEnd(11);
+  if (!payload.known || params.total <= 0) return `${phase} ${params.value}`;
+  const share = Math.min(1, Math.max(0, params.value / params.total));
+  const width = 30;
+  const filled = Math.round(share * width);
+  return `${phase} [${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${params.value}/${params.total} ${Math.floor(share * 100)}%`;
 }
 
 function printCounters(counters: Record<string, number | undefined>): void {
@@ -297,17 +555,32 @@ function describeChange(data: unknown): string {
   return String(d.username ?? d.name ?? (d.from !== undefined ? `${String(d.from)} → ${String(d.to)}` : JSON.stringify(d)));
 }
 
-class UserError extends Error {}
+/** A mistake of the user's, said plainly, with the exit code to end with (2 unless the command says otherwise). */
+class UserError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 2,
+  ) {
+    super(message);
+  }
+}
 
 async function main(argv: string[]): Promise<void> {
+  let command = '';
   try {
-    await buildCli().parseAsync(argv);
+    const cli = buildCli();
+    cli.hook('preAction', (_cmd, action) => {
+      command = action.name();
+    });
+    await cli.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) process.exit(e.exitCode);
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = e instanceof SettingsError ? `invalid settings:\n${issueLines(e)}` : e instanceof Error ? e.message : String(e);
     process.stderr.write(`usersync: ${msg}\n`);
-    process.exit(e instanceof UserError || e instanceof SettingsError ? 2 : 1);
+    process.exit(e instanceof UserError ? e.exitCode : e instanceof SettingsError ? 2 : 1);
   }
+  // A command is done: end even if a connection pool or a keep-alive socket still holds the event loop.
+  if (command !== 'serve') setTimeout(() => process.exit(), 2000).unref();
 }
 
 void main(process.argv);

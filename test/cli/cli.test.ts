@@ -1,22 +1,29 @@
-// The usersync command line: connectors and tokens, as an administrator uses them.
+// The usersync command line: connectors and tokens, as an administrator uses them; Graph connectors created,
+// synced, tested and synced one user at a time against the Graph emulator.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectorStore, tokenMatches } from '../../src/store/connectors.ts';
 import { normaliseResource } from '../../src/domain/scim/resource.ts';
 import { RESOURCE_TYPES } from '../../src/domain/scim/schema.ts';
+import type { Db } from '../../src/store/db.ts';
 import { openStore } from '../../src/store/db.ts';
+import { acquireLease, releaseLease } from '../../src/sync/lease.ts';
+import { leaseName } from '../../src/sync/pull.ts';
+import type { GraphEmulator, SeedResult } from '../support/graph-emulator/index.ts';
+import { DEFAULT_PERMISSIONS, startGraphEmulator } from '../support/graph-emulator/index.ts';
 import { MirrorStore } from '../../src/store/mirror.ts';
 import { Reconciler } from '../../src/sync/reconciler.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
-describe('usersync CLI', () => {
+// every command is a child process (about 3 s to start under tsx, much more on a busy two-core machine)
+describe('usersync CLI', { timeout: 90_000 }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'usersync-cli-'));
   const env = { ...process.env, DATABASE_URL: path.join(dir, 'cli.db'), PUBLIC_BASE_URL: 'https://sync.example.com/' };
 
@@ -141,5 +148,251 @@ describe('usersync CLI', () => {
       'admin-token.revoke',
     ]);
     expect(rows.every((r) => r.actor === `cli:${os.userInfo().username}`)).toBe(true);
+  });
+});
+
+describe('usersync CLI with a Microsoft Graph connector', { timeout: 90_000 }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'usersync-cli-graph-'));
+  // no USERSYNC_SECRET_KEY: the commands use the key file beside the database, created by the first that needs it
+  const env = { ...process.env, DATABASE_URL: path.join(dir, 'cli.db'), USERSYNC_SECRET_KEY: '', LOG_LEVEL: 'warn' };
+  let emu: GraphEmulator;
+  let seeded: SeedResult;
+
+  /** the CLI as a child process; `input` goes to its standard input */
+  function usersync(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'main.ts'), ...args], { env, cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.once('error', reject);
+      child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      child.stdin.end(input ?? '');
+    });
+  }
+
+  const sourceSettings = (extra: Record<string, unknown> = {}) => ({
+    tenantId: emu.tenantId,
+    clientId: emu.clientId,
+    clientSecret: emu.clientSecret,
+    cloud: 'custom',
+    authorityHost: emu.authorityHost,
+    graphUrl: emu.url,
+    // the child process trusts the emulator's self-signed certificate through the settings, not NODE_EXTRA_CA_CERTS
+    caCertificate: emu.caCert,
+    schedule: { kind: 'off' },
+    ...extra,
+  });
+
+  function writeJson(name: string, value: unknown): string {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, JSON.stringify(value));
+    return file;
+  }
+
+  async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+    const db = await openStore({ url: env.DATABASE_URL });
+    try {
+      return await fn(db);
+    } finally {
+      await db.close();
+    }
+  }
+
+  const directoryUsers = (connectorId: string) =>
+    withDb((db) => db.kysely.selectFrom('directory_users').select(['source_id', 'username', 'active']).where('owner_connector_id', '=', connectorId).execute());
+
+  beforeAll(async () => {
+    emu = await startGraphEmulator();
+    seeded = emu.state.seed({ users: 250, groups: 12, memberships: 600, randomSeed: 7 });
+  });
+
+  afterAll(async () => {
+    await emu?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('creates a Graph connector from a source file: validated, the secret sealed, never shown again', async () => {
+    const res = await usersync(['connector', 'create', 'Contoso Graph', '--kind', 'graph', '--id', 'graph', '--source', writeJson('source.json', sourceSettings())]);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^created connector graph \(graph\)$/m);
+    expect(fs.existsSync(path.join(dir, 'secret.key'))).toBe(true);
+
+    const stored = await withDb(async (db) => (await new ConnectorStore(db).getSource('graph'))!);
+    expect(stored.clientSecret).toMatch(/^enc:v1:/);
+    expect(JSON.stringify(stored)).not.toContain(emu.clientSecret);
+
+    const shown = await usersync(['source', 'graph']);
+    expect(shown.code).toBe(0);
+    const source = JSON.parse(shown.stdout);
+    expect(source).toMatchObject({ tenantId: emu.tenantId, clientId: emu.clientId, clientSecret: { set: true }, cloud: 'custom', graphUrl: emu.url });
+    expect(shown.stdout).not.toContain(emu.clientSecret);
+  });
+
+  it('reads the source settings from standard input with --source -', async () => {
+    const res = await usersync(['connector', 'create', 'From stdin', '--kind', 'graph', '--source', '-'], JSON.stringify(sourceSettings()));
+    expect(res.code).toBe(0);
+    const [, id] = /created connector (\S+) \(graph\)/.exec(res.stdout)!;
+    expect((await usersync(['source', id!])).stdout).toContain(emu.tenantId);
+    expect((await usersync(['connector', 'delete', id!])).code).toBe(0);
+  });
+
+  it('refuses bad source settings with exit code 1, naming every path, and creates nothing', async () => {
+    const bad = writeJson('bad-source.json', { ...sourceSettings(), tenantId: 'not a tenant!', clientId: 'nope', concurrency: 99, colour: 'blue' });
+    const res = await usersync(['connector', 'create', 'Bad', '--kind', 'graph', '--id', 'bad', '--source', bad]);
+    expect(res.code).toBe(1);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toContain('usersync: invalid source settings:');
+    expect(res.stderr).toMatch(/^ {2}tenantId: must be the directory \(tenant\) id/m);
+    expect(res.stderr).toMatch(/^ {2}clientId: must be the application \(client\) id/m);
+    expect(res.stderr).toMatch(/^ {2}concurrency: must be a whole number from 1 to 16/m);
+    expect(res.stderr).toMatch(/^ {2}colour: unknown setting 'colour'/m);
+    expect(await withDb((db) => new ConnectorStore(db).get('bad'))).toBeUndefined();
+
+    const notJson = path.join(dir, 'not.json');
+    fs.writeFileSync(notJson, '{"tenantId": ');
+    const broken = await usersync(['connector', 'create', 'Bad', '--kind', 'graph', '--id', 'bad', '--source', notJson]);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toContain(`${notJson} is not JSON`);
+    const missing = await usersync(['connector', 'create', 'Bad', '--kind', 'graph', '--id', 'bad']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('needs its source settings: --source');
+    const exists = await usersync(['connector', 'create', 'Again', '--kind', 'graph', '--id', 'graph', '--source', writeJson('again.json', sourceSettings())]);
+    expect(exists.code).toBe(1);
+    expect(exists.stderr).toContain("a connector 'graph' exists already");
+  });
+
+  it('syncs a Graph connector in the CLI process: progress on stderr, the outcome on stdout, the users in the directory', async () => {
+    const res = await usersync(['sync', 'graph', '--full']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/^run \S+: succeeded$/m);
+    expect(res.stdout).toMatch(/created 250\b/);
+    // stderr is a pipe here: plain progress lines, no bar
+    expect(res.stderr).toMatch(/^run \S+ started \(full read\)$/m);
+    expect(res.stderr).toMatch(/^users: \d+\/250$/m);
+    expect(res.stderr).toMatch(/^reconciling: 0$/m);
+    expect(res.stderr).not.toContain('\u001b[');
+
+    const users = await directoryUsers('graph');
+    expect(new Set(users.map((u) => u.source_id))).toEqual(new Set(seeded.userIds));
+    const groups = await withDb((db) => db.kysely.selectFrom('directory_groups').select('name').where('owner_connector_id', '=', 'graph').execute());
+    expect(groups).toHaveLength(12);
+    const runId = /^run (\S+): succeeded$/m.exec(res.stdout)![1]!;
+    const run = await withDb((db) => db.kysely.selectFrom('runs').selectAll().where('id', '=', runId).executeTakeFirstOrThrow());
+    expect(run).toMatchObject({ connector_id: 'graph', trigger: 'manual', status: 'succeeded' });
+  });
+
+  it('syncs what changed with --delta, and says when a run holds deactivations (exit code 2)', async () => {
+    const added = emu.state.addUser({ userPrincipalName: 'newcomer@contoso.example', displayName: 'New Comer' });
+    const delta = await usersync(['sync', 'graph', '--delta']);
+    expect(delta.code, delta.stderr).toBe(0);
+    expect(delta.stdout).toMatch(/succeeded/);
+    expect((await directoryUsers('graph')).some((u) => u.source_id === added.id)).toBe(true);
+
+    expect((await usersync(['settings', 'graph', '--set', writeJson('limit.json', { safety: { deletionLimit: { count: 2 } } })])).code).toBe(0);
+    for (const id of seeded.userIds.slice(0, 5)) emu.state.hardDeleteUser(id);
+    const held = await usersync(['sync', 'graph']);
+    expect(held.code, held.stderr).toBe(2);
+    const [, runId] = /^run (\S+): held$/m.exec(held.stdout)!;
+    expect(held.stdout).toContain(`usersync approve ${runId}`);
+    expect((await usersync(['approve', runId!])).code).toBe(0);
+    const users = await directoryUsers('graph');
+    expect(users.filter((u) => Number(u.active) === 0).map((u) => u.source_id)).toEqual(expect.arrayContaining(seeded.userIds.slice(0, 5)));
+  });
+
+  it('refuses to sync while another run of the connector holds its lease, naming that run (exit code 1)', async () => {
+    const otherRun = 'run-elsewhere';
+    await withDb(async (db) => {
+      const at = new Date().toISOString();
+      await db.kysely.insertInto('runs').values({ id: otherRun, connector_id: 'graph', trigger: 'schedule', status: 'running', phase: 'reading', progress: '{}', started_at: at, ended_at: null, last_activity_at: at, counters: '{}', peak_rss: 0, holder: 'another-instance', error: null }).execute();
+      expect(await acquireLease(db, leaseName('graph'), 'another-instance', 60_000)).toBe(true);
+    });
+    try {
+      const res = await usersync(['sync', 'graph']);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain(`connector graph is already running: run ${otherRun}`);
+    } finally {
+      await withDb(async (db) => {
+        await releaseLease(db, leaseName('graph'), 'another-instance');
+        await db.kysely.updateTable('runs').set({ status: 'aborted', phase: '', ended_at: new Date().toISOString() }).where('id', '=', otherRun).execute();
+      });
+    }
+  });
+
+  it('syncs one user on demand and prints the result as JSON', async () => {
+    const upn = emu.state.users.get(seeded.userIds[10]!)!.props.userPrincipalName as string;
+    const res = await usersync(['sync-user', 'graph', upn]);
+    expect(res.code, res.stderr).toBe(0);
+    const result = JSON.parse(res.stdout);
+    expect(result).toMatchObject({ outcome: 'synced', user: { username: upn } });
+    expect(Array.isArray(result.user.groups)).toBe(true);
+    const missing = JSON.parse((await usersync(['sync-user', 'graph', 'nobody@contoso.example'])).stdout);
+    expect(missing.outcome).toBe('not-found');
+  });
+
+  it('tests the connection: a wrong secret fails at the token with exit code 1; a secret left out of --set is kept', async () => {
+    const good = await usersync(['test', 'graph']);
+    expect(good.code, good.stdout + good.stderr).toBe(0);
+    expect(good.stdout).toMatch(/^✓ token: /m);
+    expect(good.stdout).not.toContain('✗');
+
+    const wrong = await usersync(['source', 'graph', '--set', writeJson('wrong.json', sourceSettings({ clientSecret: 'not-the-secret' }))]);
+    expect(wrong.code, wrong.stderr).toBe(0);
+    expect(JSON.parse(wrong.stdout).clientSecret).toEqual({ set: true });
+    const failed = await usersync(['test', 'graph']);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(/^✗ token: the token service refused the credentials: .*AADSTS7000215/m);
+    expect(failed.stdout).toContain('connection not ok');
+
+    // the whole settings again without the secret: the stored (wrong) one stays
+    const { clientSecret: _omit, ...withoutSecret } = sourceSettings();
+    expect((await usersync(['source', 'graph', '--set', writeJson('nosecret.json', withoutSecret)])).code).toBe(0);
+    expect((await usersync(['test', 'graph'])).code).toBe(1);
+    expect((await usersync(['source', 'graph', '--set', '-'], JSON.stringify(sourceSettings()))).code).toBe(0);
+    expect((await usersync(['test', 'graph'])).code).toBe(0);
+  });
+
+  it('tests the connection: names the permissions the app lacks', async () => {
+    emu.auth.permissions = ['User.Read.All'];
+    try {
+      const partial = await usersync(['test', 'graph']);
+      expect(partial.code).toBe(1);
+      expect(partial.stdout).toMatch(/^✗ .*permission missing: /m);
+      expect(partial.stdout).toMatch(/^missing permissions: .*Group/m);
+    } finally {
+      emu.auth.permissions = DEFAULT_PERMISSIONS;
+    }
+  });
+
+  it('refuses bad source settings on --set, and source commands on SCIM connectors', async () => {
+    const res = await usersync(['source', 'graph', '--set', writeJson('bad-set.json', { ...sourceSettings(), scope: 'everything' })]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/^ {2}scope: must be one of 'directory', 'application', 'groups'/m);
+    expect((await usersync(['connector', 'create', 'Push', '--id', 'push'])).code).toBe(0);
+    const scim = await usersync(['source', 'push']);
+    expect(scim.code).toBe(1);
+    expect(scim.stderr).toContain("connector 'push' is a scim connector");
+    expect((await usersync(['test', 'push'])).code).toBe(1);
+    // a SCIM connector's sync is still a full pass over its mirror
+    const sync = await usersync(['sync', 'push']);
+    expect(sync.code).toBe(0);
+    expect(sync.stdout).toMatch(/^run \S+: succeeded$/m);
+    expect((await usersync(['sync', 'push', '--delta'])).code).toBe(1);
+    expect((await usersync(['sync', 'nope'])).code).toBe(1);
+  });
+
+  it('creates admin tokens with a scope', async () => {
+    const res = await usersync(['admin-token', 'create', 'login hook', '--scope', 'sync-user']);
+    expect(res.code).toBe(0);
+    const [, id] = /admin token (\S+) created \(scope sync-user\)/.exec(res.stdout)!;
+    expect(res.stdout).toMatch(/^usa_/m);
+    const row = await withDb((db) => db.kysely.selectFrom('admin_tokens').select(['label', 'scope']).where('id', '=', id!).executeTakeFirstOrThrow());
+    expect(row).toEqual({ label: 'login hook', scope: 'sync-user' });
+    expect((await usersync(['admin-token', 'list'])).stdout).toMatch(/login hook\s+sync-user/);
+    const bad = await usersync(['admin-token', 'create', 'x', '--scope', 'root']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("Allowed choices are admin, sync-user");
   });
 });
