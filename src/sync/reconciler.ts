@@ -554,9 +554,16 @@ async function runFullPass(
       await runs.addCounters(trx, runId, counters);
     });
   };
+  // PostgreSQL plans by statistics; a pass that fills the directory from empty outgrows them at once
+  // (an anti join planned for an empty directory_memberships re-reads it for every row), so refresh them
+  // as the pass goes.
+  const analyze = async () => {
+    if (db.dialect === 'postgres') await sql`ANALYZE directory_users, directory_groups, directory_memberships, group_links`.execute(db.kysely);
+  };
   const phase = async (name: string, work: () => Promise<number>) => {
     const t0 = Date.now();
     const n = await work();
+    await analyze();
     await db.transaction((trx) => runs.logLine(trx, runId, 'info', `${name}: ${n.toLocaleString('en')} in ${((Date.now() - t0) / 1000).toFixed(1)} s`));
   };
   try {
@@ -604,7 +611,11 @@ async function runFullPass(
       ]),
     ].sort();
     await phase('directory groups compared', async () => {
-      for (const part of chunk(groupIds, 100)) await inBatch((pass) => pass.reconcileAllMembers(part));
+      let slices = 0;
+      for (const part of chunk(groupIds, 100)) {
+        await inBatch((pass) => pass.reconcileAllMembers(part));
+        if (++slices % 10 === 0) await analyze();
+      }
       return groupIds.length;
     });
     // Removals, decided once for the whole run.
