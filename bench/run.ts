@@ -8,6 +8,9 @@
 //   npm run bench                       the full run (about 4 minutes)
 //   npm run bench -- reevaluate         instead: 100,000 users and 1,000,000 memberships re-evaluated
 //                                       after a settings change (bench/reevaluate.ts)
+//   npm run bench -- graph              instead: the Microsoft Graph pull source against the emulator — full
+//                                       sync, unchanged re-sync, delta round, sync of one user, bare-store
+//                                       baseline (bench/graph-sync.ts; `--pg` adds PostgreSQL, `--profile`)
 //   npm run bench -- --profile          the same scenarios with a CPU profile of the server processes
 //                                       (and of ours while the reconciler catches up after a slice);
 //                                       writes bench/results/<date>-<hostname>-profile.md (figures
@@ -28,6 +31,7 @@ import type { CpuProfile, ProfileSummary } from './lib/profile.ts';
 import { summarise } from './lib/profile.ts';
 import { userBody } from './lib/seed.ts';
 import { runReevaluate } from './reevaluate.ts';
+import { runGraphSync } from './graph-sync.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PROFILE = process.argv.includes('--profile');
@@ -277,6 +281,7 @@ function machine() {
 // ---------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
+  if (process.argv.includes('graph')) return runGraphSync();
   if (process.argv.includes('reevaluate')) {
     // the rules benchmark: 100,000 users with 1,000,000 memberships re-evaluated after a settings change
     const text = await runReevaluate();
