@@ -14,17 +14,11 @@ import { searchDocument } from '../domain/scim/resource.ts';
 import { foldCase, RESOURCE_TYPES } from '../domain/scim/schema.ts';
 import type { Db, Dialect } from './db.ts';
 import { insertRows, isUniqueViolation, now } from './db.ts';
+import { chunks } from './mirror.ts';
 import type { Database, DirtyKind } from './schema.ts';
 
 type Trx = Kysely<Database>;
 
-const CHUNK = 400;
-
-function chunks<T>(list: T[], size = CHUNK): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
-  return out;
-}
 
 /** Marks of one run: record by record until there are too many, then one mark for the connector. */
 export class RunMarks {

@@ -37,7 +37,7 @@ type Trx = Kysely<Database>;
 
 const CHUNK = 500;
 
-function chunks<T>(list: T[], size = CHUNK): T[][] {
+export function chunks<T>(list: T[], size = CHUNK): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
   return out;

@@ -8,7 +8,6 @@
 import { EventEmitter } from 'node:events';
 import type { Db } from '../store/db.ts';
 import { now } from '../store/db.ts';
-import { newId } from '../store/ids.ts';
 import { MirrorWriter, RunMarks } from '../store/mirror-writer.ts';
 import type { ConnectionTest, Progress, PullContext, PullSource } from '../sources/source.ts';
 import { acquireLease, releaseLease } from './lease.ts';
@@ -146,28 +145,8 @@ export class PullRunner {
     return { runId, done };
   }
 
-  private async openRun(connectorId: string, trigger: string): Promise<string> {
-    const id = newId();
-    const at = now();
-    await this.db.kysely
-      .insertInto('runs')
-      .values({
-        id,
-        connector_id: connectorId,
-        trigger,
-        status: 'running',
-        phase: 'reading',
-        progress: '{}',
-        started_at: at,
-        ended_at: null,
-        last_activity_at: at,
-        counters: '{}',
-        peak_rss: process.memoryUsage().rss,
-        holder: this.opts.holder,
-        error: null,
-      })
-      .execute();
-    return id;
+  private openRun(connectorId: string, trigger: string): Promise<string> {
+    return this.db.transaction((trx) => this.reconciler.runs.open(trx, connectorId, trigger, 'reading'));
   }
 
   private context(connectorId: string, runId: string, signal: AbortSignal, counters: RunCounters, onProgress: (p: Progress) => void): PullContext {

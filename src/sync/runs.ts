@@ -47,7 +47,8 @@ export class RunRecorder {
     private readonly quietPeriodMs: number,
   ) {}
 
-  async open(trx: Trx, connectorId: string, trigger: string): Promise<string> {
+  /** `phase`: a pull run opens `reading` (the reconciler leaves its marks alone until it has read everything) */
+  async open(trx: Trx, connectorId: string, trigger: string, phase: '' | 'reading' = ''): Promise<string> {
     const id = newId();
     const at = now();
     await trx
@@ -64,6 +65,7 @@ export class RunRecorder {
         peak_rss: process.memoryUsage().rss,
         holder: this.holder,
         error: null,
+        phase,
       })
       .execute();
     return id;
