@@ -21,7 +21,7 @@ import type { AdminTokenScope } from './admin/tokens.ts';
 import { GRAPH_SECRET_FIELDS } from './sources/graph/config.ts';
 import type { PullKind } from './sources/registry.ts';
 import { isPullKind, openSource, prepareSource, redactSource } from './sources/registry.ts';
-import type { Progress } from './sources/source.ts';
+import type { Progress } from './sync/source.ts';
 import type { SecretBox } from './store/secrets.ts';
 import { loadSecretKeys } from './store/secrets.ts';
 import type { PullMode, RunHandle, RunOutcome } from './sync/pull.ts';

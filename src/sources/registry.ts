@@ -10,7 +10,7 @@ import type { GraphClientOptions } from './graph/client.ts';
 import type { GraphSourceSettings } from './graph/config.ts';
 import { GRAPH_SECRET_FIELDS, redactGraphSource, validateGraphSource } from './graph/config.ts';
 import { GraphSource } from './graph/source.ts';
-import type { PullSource } from './source.ts';
+import type { PullSource } from '../sync/source.ts';
 
 export type PullKind = 'graph';
 

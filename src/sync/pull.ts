@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Db } from '../store/db.ts';
 import { now } from '../store/db.ts';
 import { MirrorWriter, RunMarks } from '../store/mirror-writer.ts';
-import type { ConnectionTest, Progress, PullContext, PullSource } from '../sources/source.ts';
+import type { ConnectionTest, Progress, PullContext, PullSource } from './source.ts';
 import { acquireLease, releaseLease } from './lease.ts';
 import { ConflictError, NotFoundError } from './reconciler.ts';
 import type { Reconciler } from './reconciler.ts';

@@ -9,7 +9,7 @@ import type { Db } from '../../store/db.ts';
 import type { MirrorWriter, PulledRecord } from '../../store/mirror-writer.ts';
 import { clearSourceState, mirrorIds, readSourceState, writeSourceState } from '../../store/mirror-writer.ts';
 import { foldCase } from '../../domain/scim/schema.ts';
-import type { ConnectionCheck, ConnectionTest, DeltaOutcome, PullContext, PullSource, UserLookup } from '../source.ts';
+import type { ConnectionCheck, ConnectionTest, DeltaOutcome, PullContext, PullSource, UserLookup } from '../../sync/source.ts';
 import type { GraphClientOptions } from './client.ts';
 import { GraphClient, GraphError } from './client.ts';
 import type { GraphSourceSettings } from './config.ts';

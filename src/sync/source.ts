@@ -4,7 +4,7 @@
 
 import type { Db } from '../store/db.ts';
 import type { MirrorWriter, RunMarks } from '../store/mirror-writer.ts';
-import type { RunCounters } from '../sync/runs.ts';
+import type { RunCounters } from './runs.ts';
 
 export interface Progress {
   /** what is being read: 'users', 'groups', 'members', … */
