@@ -174,9 +174,21 @@ export class PullRunner {
     let phase: 'reading' | 'reconciling' = 'reading';
     let peak = process.memoryUsage().rss;
     const started = Date.now();
+    let progressSavedAt = 0;
     const onProgress = (p: Progress) => {
       progress = p;
       this.events.emit('progress', runId, p);
+      // other instances (and the SSE stream) read progress from the run row: at most once a second
+      if (Date.now() - progressSavedAt >= 1000) {
+        progressSavedAt = Date.now();
+        void this.db.kysely
+          .updateTable('runs')
+          .set({ progress: JSON.stringify(p) })
+          .where('id', '=', runId)
+          .where('status', '=', 'running')
+          .execute()
+          .catch(() => {});
+      }
     };
     const ctx = this.context(connectorId, runId, controller.signal, counters, onProgress);
     const heartbeat = setInterval(() => {
