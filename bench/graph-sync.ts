@@ -45,6 +45,7 @@ import type { CpuProfile, ProfileSummary } from './lib/profile.ts';
 import { summarise } from './lib/profile.ts';
 import { bareDirectoryInsert } from './lib/graph-bare.ts';
 import type { BareResult } from './lib/graph-bare.ts';
+import { machine, revision } from './lib/machine.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const CONNECTOR = 'graph';
@@ -533,24 +534,7 @@ function quantile(sorted: number[], q: number): number {
 // ---------------------------------------------------------------------------------------------------
 // the report
 
-function revision(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8' })
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => l.slice(3));
-    return dirty.length ? `commit ${head} plus uncommitted changes to ${dirty.join(', ')}` : `commit ${head}`;
-  } catch {
-    return 'unknown (not a git checkout)';
-  }
-}
 
-function machine() {
-  const cpuinfo = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
-  return { host: os.hostname(), model, cores: os.availableParallelism(), memGb: os.totalmem() / 1024 ** 3, node: process.version, platform: `${os.type()} ${os.release()}`, code: revision() };
-}
 
 function storeSection(r: StoreResult, bare: BareResult | undefined): string[] {
   const L: string[] = [];

@@ -18,7 +18,7 @@
 //   BENCH_ONLY=a (one comparison, printed only)  BENCH_DURATION=10 (s per variant)  BENCH_ROUNDS=4 (slices per variant)  BENCH_WARMUP=2 (s)
 //   BENCH_BIG_GROUP=100000  BENCH_POOL_EXTRA=50000  BENCH_KEEP=1 (keep the databases and profiles)
 
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -32,6 +32,7 @@ import { summarise } from './lib/profile.ts';
 import { userBody } from './lib/seed.ts';
 import { runReevaluate } from './reevaluate.ts';
 import { runGraphSync } from './graph-sync.ts';
+import { machine } from './lib/machine.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PROFILE = process.argv.includes('--profile');
@@ -258,25 +259,7 @@ function patchAdd(groupId: string, userId: string): RequestShape {
 // ---------------------------------------------------------------------------------------------------
 // machine
 
-/** The code measured: the commit, and whether src/ differs from it (others work in the tree). */
-function revision(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8' })
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => l.slice(3));
-    return dirty.length ? `commit ${head} plus uncommitted changes to ${dirty.join(', ')}` : `commit ${head}`;
-  } catch {
-    return 'unknown (not a git checkout)';
-  }
-}
 
-function machine() {
-  const cpuinfo = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
-  return { host: os.hostname(), model, cores: os.availableParallelism(), node: process.version, platform: `${os.type()} ${os.release()}`, code: revision() };
-}
 
 // ---------------------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import type { GraphEmulator, SeedResult } from '../support/graph-emulator/index.
 import { DEFAULT_PERMISSIONS, startGraphEmulator } from '../support/graph-emulator/index.ts';
 import { MirrorStore } from '../../src/store/mirror.ts';
 import { Reconciler } from '../../src/sync/reconciler.ts';
+import { emulatorSource } from '../sources/graph/support.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -172,18 +173,8 @@ describe('usersync CLI with a Microsoft Graph connector', { timeout: 90_000 }, (
     });
   }
 
-  const sourceSettings = (extra: Record<string, unknown> = {}) => ({
-    tenantId: emu.tenantId,
-    clientId: emu.clientId,
-    clientSecret: emu.clientSecret,
-    cloud: 'custom',
-    authorityHost: emu.authorityHost,
-    graphUrl: emu.url,
-    // the child process trusts the emulator's self-signed certificate through the settings, not NODE_EXTRA_CA_CERTS
-    caCertificate: emu.caCert,
-    schedule: { kind: 'off' },
-    ...extra,
-  });
+  // the child process trusts the emulator's self-signed certificate through the settings, not NODE_EXTRA_CA_CERTS
+  const sourceSettings = (extra: Record<string, unknown> = {}) => emulatorSource(emu, extra);
 
   function writeJson(name: string, value: unknown): string {
     const file = path.join(dir, name);

@@ -19,6 +19,7 @@ import { dropSchema, PG_URL, uniqueName } from '../../support/store.ts';
 import { prepareSource } from '../../../src/sources/registry.ts';
 import { ConnectorStore } from '../../../src/store/connectors.ts';
 import { loadSecretKeys } from '../../../src/store/secrets.ts';
+import { emulatorSource } from './support.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..', '..');
 const exec = promisify(execFile);
@@ -57,19 +58,7 @@ async function until<T>(what: string | (() => string), timeoutMs: number, probe:
   }
 }
 
-function sourceSettings(emu: GraphEmulator, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    tenantId: emu.tenantId,
-    clientId: emu.clientId,
-    clientSecret: emu.clientSecret,
-    cloud: 'custom',
-    authorityHost: emu.authorityHost,
-    graphUrl: emu.url,
-    caCertificate: emu.caCert,
-    schedule: { kind: 'off' },
-    ...extra,
-  };
-}
+const sourceSettings = emulatorSource;
 
 /** Make a full read last a few seconds: each of these groups' member reads is throttled five times (within the client's six attempts). */
 function slowDown(emu: GraphEmulator, groupIds: string[], groups = 16): void {

@@ -25,6 +25,21 @@ export interface GraphRig {
   close(): Promise<void>;
 }
 
+/** Source settings that point a Graph connector at the emulator (trusting its certificate through the settings). */
+export function emulatorSource(emu: GraphEmulator, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    tenantId: emu.tenantId,
+    clientId: emu.clientId,
+    clientSecret: emu.clientSecret,
+    cloud: 'custom',
+    authorityHost: emu.authorityHost,
+    graphUrl: emu.url,
+    caCertificate: emu.caCert,
+    schedule: { kind: 'off' },
+    ...extra,
+  };
+}
+
 export async function startGraphRig(dialect: Dialect, opts: { emulator?: Parameters<typeof startGraphEmulator>[0]; schedulerTickMs?: number; bulkMarkThreshold?: number } = {}): Promise<GraphRig> {
   const emu = await startGraphEmulator(opts.emulator);
   const server = await startTestServer(dialect, {
@@ -41,17 +56,7 @@ export async function startGraphRig(dialect: Dialect, opts: { emulator?: Paramet
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   };
-  const source = (extra: Record<string, unknown> = {}) => ({
-    tenantId: emu.tenantId,
-    clientId: emu.clientId,
-    clientSecret: emu.clientSecret,
-    cloud: 'custom',
-    authorityHost: emu.authorityHost,
-    graphUrl: emu.url,
-    caCertificate: emu.caCert,
-    schedule: { kind: 'off' },
-    ...extra,
-  });
+  const source = (extra: Record<string, unknown> = {}) => emulatorSource(emu, extra);
   const rig: GraphRig = {
     emu,
     server,
