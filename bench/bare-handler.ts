@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import Database from 'better-sqlite3';
 import Fastify from 'fastify';
-import { serveIpc } from './lib/ipc.ts';
+import { serveIpc, shutdownAfter } from './lib/ipc.ts';
 import { startProfiling, stopProfiling } from './lib/profile.ts';
 import { userBody } from './lib/seed.ts';
 
@@ -62,15 +62,10 @@ app.post<{ Body: { userName?: unknown } }>('/items', async (req, reply) => {
 serveIpc({
   profileStart: () => startProfiling(),
   profileStop: (a: { file: string }) => stopProfiling(a.file),
-  shutdown: async () => {
-    setImmediate(() => {
-      void app.close().then(() => {
-        db.close();
-        process.exit(0);
-      });
-    });
-    return null;
-  },
+  shutdown: shutdownAfter(async () => {
+    await app.close();
+    db.close();
+  }),
 });
 
 await app.listen({ host: '127.0.0.1', port: 0 });

@@ -40,7 +40,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import pg from 'pg';
-import { IpcClient } from './lib/ipc.ts';
+import { IpcClient, stopChildProcess } from './lib/ipc.ts';
 import type { CpuProfile, ProfileSummary } from './lib/profile.ts';
 import { summarise } from './lib/profile.ts';
 import { bareDirectoryInsert } from './lib/graph-bare.ts';
@@ -101,12 +101,7 @@ async function startChild<R>(name: string, script: string, env: Record<string, s
 }
 
 async function stopChild(c: Child<unknown> | undefined): Promise<void> {
-  if (!c || c.child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => c.child.once('exit', () => resolve()));
-  await c.ipc.call('shutdown').catch(() => {});
-  const timer = setTimeout(() => c.child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
+  if (c) await stopChildProcess(c.child, c.ipc);
 }
 
 /** The RSS of a process from outside: VmRSS sampled, and VmHWM (the kernel's own peak) after a reset. */

@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { IpcClient } from './lib/ipc.ts';
+import { IpcClient, stopChildProcess } from './lib/ipc.ts';
 import type { LoadSpec, Measurement, RequestShape, Slice } from './lib/load.ts';
 import { combine, runLoad } from './lib/load.ts';
 import type { CpuProfile, ProfileSummary } from './lib/profile.ts';
@@ -77,12 +77,8 @@ async function startServer(name: string, script: string, env: Record<string, str
   return { name, child, ipc, url: `http://127.0.0.1:${ready.port}`, ...(ready.token ? { token: ready.token } : {}) };
 }
 
-async function stopServer(s: Server): Promise<void> {
-  const exited = new Promise<void>((resolve) => s.child.once('exit', () => resolve()));
-  await s.ipc.call('shutdown').catch(() => {});
-  const timer = setTimeout(() => s.child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
+function stopServer(s: Server): Promise<void> {
+  return stopChildProcess(s.child, s.ipc);
 }
 
 // ---------------------------------------------------------------------------------------------------

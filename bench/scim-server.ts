@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../src/config.ts';
 import { buildService } from '../src/server/app.ts';
 import { openStore } from '../src/store/db.ts';
-import { serveIpc } from './lib/ipc.ts';
+import { serveIpc, shutdownAfter } from './lib/ipc.ts';
 import { startProfiling, stopProfiling } from './lib/profile.ts';
 import { seedMembers, seedUsers } from './lib/seed.ts';
 
@@ -75,16 +75,10 @@ serveIpc({
   },
   profileStart: () => startProfiling(),
   profileStop: (a: { file: string }) => stopProfiling(a.file),
-  shutdown: async () => {
-    setImmediate(() => {
-      void (async () => {
-        await service.app.close();
-        await db.close();
-        process.exit(0);
-      })();
-    });
-    return null;
-  },
+  shutdown: shutdownAfter(async () => {
+    await service.app.close();
+    await db.close();
+  }),
 });
 
 await service.app.listen({ host: '127.0.0.1', port: 0 });

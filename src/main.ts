@@ -18,9 +18,8 @@ import { SettingsError, settingsPatch } from './domain/settings-validate.ts';
 import { audit, ConnectorStore } from './store/connectors.ts';
 import { ConflictError, loadSettings, NotFoundError, Reconciler } from './sync/reconciler.ts';
 import type { AdminTokenScope } from './admin/tokens.ts';
-import { GRAPH_SECRET_FIELDS } from './sources/graph/config.ts';
 import type { PullKind } from './sources/registry.ts';
-import { isPullKind, openSource, prepareSource, redactSource } from './sources/registry.ts';
+import { isPullKind, openSource, prepareSource, redactSource, secretFields, storedSecrets } from './sources/registry.ts';
 import type { Progress } from './sync/source.ts';
 import type { SecretBox } from './store/secrets.ts';
 import { loadSecretKeys } from './store/secrets.ts';
@@ -301,9 +300,8 @@ export function buildCli(): Command {
         }
         const input = readJson(o.set, 1);
         // like the API's PUT: the defaults fill what the file leaves out, except the stored secrets
-        const base = Object.fromEntries(Object.entries(stored).filter(([k]) => (GRAPH_SECRET_FIELDS as readonly string[]).includes(k)));
-        const next = sourceOrError(() => prepareSource(kind, connectorId, input, base, secretBox(config, true)));
-        await store.setSource(connectorId, next, actor, GRAPH_SECRET_FIELDS);
+        const next = sourceOrError(() => prepareSource(kind, connectorId, input, storedSecrets(kind, stored), secretBox(config, true)));
+        await store.setSource(connectorId, next, actor, secretFields(kind));
         console.log(JSON.stringify(redactSource(kind, next), null, 2));
         process.stderr.write(`source settings of ${connectorId} saved\n`);
       }),

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import SqliteDatabase from 'better-sqlite3';
 import { newId } from '../../src/store/ids.ts';
+import { mulberry32 } from '../../test/support/random.ts';
 
 export interface BareResult {
   users: number;
@@ -15,17 +16,6 @@ export interface BareResult {
   ms: number;
   /** of which the COMMIT */
   commitMs: number;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function bareDirectoryInsert(file: string, users: number, groups: number, memberships: number): BareResult {

@@ -7,7 +7,8 @@
 
 import type { GraphEmulator, GroupObject } from '../../test/support/graph-emulator/index.ts';
 import { startGraphEmulator } from '../../test/support/graph-emulator/index.ts';
-import { serveIpc } from './ipc.ts';
+import { serveIpc, shutdownAfter } from './ipc.ts';
+import { mulberry32 } from '../../test/support/random.ts';
 
 const DOMAIN = 'contoso.example';
 
@@ -26,17 +27,6 @@ let userIds: string[] = [];
 let groupIds: string[] = [];
 let nextUser = 0;
 let rnd = mulberry32(7);
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pick = <T>(list: T[]): T => list[Math.floor(rnd() * list.length)]!;
 const upnOf = (id: string) => String(state.users.get(id)?.props.userPrincipalName);
@@ -203,10 +193,7 @@ serveIpc({
     return n;
   },
 
-  shutdown: () => {
-    setImmediate(() => void emu.close().then(() => process.exit(0)));
-    return null;
-  },
+  shutdown: shutdownAfter(() => emu.close()),
 });
 
 process.stdout.write(

@@ -15,7 +15,7 @@ import { loadConfig } from '../../src/config.ts';
 import { directoryKey } from '../../src/domain/rules.ts';
 import { buildService } from '../../src/server/app.ts';
 import { openStore } from '../../src/store/db.ts';
-import { serveIpc } from './ipc.ts';
+import { serveIpc, shutdownAfter } from './ipc.ts';
 import { startProfiling, stopProfiling } from './profile.ts';
 
 // BENCH_SQL_TIMING=1 (profiling runs only; it slows every statement a little): time every SQL statement
@@ -206,16 +206,10 @@ serveIpc({
   profileStop: (a: { file: string }) => stopProfiling(a.file),
   memory: () => process.memoryUsage(),
 
-  shutdown: async () => {
-    setImmediate(() => {
-      void (async () => {
-        await service.app.close();
-        await db.close();
-        process.exit(0);
-      })();
-    });
-    return null;
-  },
+  shutdown: shutdownAfter(async () => {
+    await service.app.close();
+    await db.close();
+  }),
 });
 
 await service.app.listen({ host: '127.0.0.1', port: 0 });

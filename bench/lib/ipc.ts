@@ -66,3 +66,21 @@ export class IpcClient {
     });
   }
 }
+
+/** A `shutdown` handler for a child: answer first, then close and exit. */
+export function shutdownAfter(close: () => Promise<unknown>): () => null {
+  return () => {
+    setImmediate(() => void close().finally(() => process.exit(0)));
+    return null;
+  };
+}
+
+/** Ask a child to shut down, and kill it if it has not exited within 10 s. */
+export async function stopChildProcess(child: ChildProcess, ipc: IpcClient): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await ipc.call('shutdown').catch(() => {});
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}

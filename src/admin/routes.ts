@@ -19,8 +19,7 @@ import { randomUUID } from 'node:crypto';
 import type { ConnectorKind } from '../store/connectors.ts';
 import type { SecretBox } from '../store/secrets.ts';
 import { SecretError } from '../store/secrets.ts';
-import { isPullKind, prepareSource, redactSource } from '../sources/registry.ts';
-import { GRAPH_SECRET_FIELDS } from '../sources/graph/config.ts';
+import { isPullKind, prepareSource, redactSource, secretFields, storedSecrets } from '../sources/registry.ts';
 import type { PullMode, PullRunner } from '../sync/pull.ts';
 import { BusyError } from '../sync/pull.ts';
 
@@ -162,9 +161,9 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     const stored = (await connectors.getSource(c.id)) ?? {};
     const input = body(req);
     // PUT starts from the defaults, keeping only the stored secrets; PATCH starts from what is stored
-    const base = partial ? stored : Object.fromEntries(Object.entries(stored).filter(([k]) => (GRAPH_SECRET_FIELDS as readonly string[]).includes(k)));
+    const base = partial ? stored : storedSecrets(c.kind, stored);
     const next = prepareSource(c.kind, c.id, input, base, secrets);
-    await connectors.setSource(c.id, next, req.actor!, GRAPH_SECRET_FIELDS);
+    await connectors.setSource(c.id, next, req.actor!, secretFields(c.kind));
     return redactSource(c.kind, next);
   }
   app.put('/connectors/:id/source', (req) => saveSource(req, false));

@@ -20,6 +20,16 @@ export function isPullKind(kind: string): kind is PullKind {
 
 const SECRET_FIELDS: Record<PullKind, readonly string[]> = { graph: GRAPH_SECRET_FIELDS };
 
+/** The fields of a kind's settings that are secrets. */
+export function secretFields(kind: PullKind): readonly string[] {
+  return SECRET_FIELDS[kind];
+}
+
+/** A replacement (PUT) starts from the defaults: only the stored secrets carry over. */
+export function storedSecrets(kind: PullKind, stored: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(stored).filter(([k]) => SECRET_FIELDS[kind].includes(k)));
+}
+
 function context(connectorId: string, field: string): string {
   return `connector:${connectorId}:${field}`;
 }

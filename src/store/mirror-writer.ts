@@ -140,7 +140,7 @@ export class MirrorWriter {
     }
 
     const marks: { kind: DirtyKind; ref: string }[] = [];
-    const inserts: PulledRecord[] = [];
+    const inserts: (typeof changed)[number][] = [];
     const deferred = new Set(later);
     for (const r of [...ordered, ...later]) {
       if (deferred.has(r)) {
@@ -188,9 +188,9 @@ export class MirrorWriter {
           this.connectorId,
           r.id,
           String(r.doc.userName),
-          foldCase(String(r.doc.userName)),
+          r.key,
           typeof r.doc.externalId === 'string' ? r.doc.externalId : null,
-          JSON.stringify(r.doc),
+          r.text,
           JSON.stringify(searchDocument(RESOURCE_TYPES.User, r.doc)),
           1,
           at,

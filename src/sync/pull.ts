@@ -81,6 +81,7 @@ export class PullRunner {
   private readonly active = new Map<string, { runId: string; controller: AbortController; done: Promise<RunOutcome> }>();
   private readonly log: NonNullable<PullRunnerOptions['log']>;
   private stopping = false;
+  private readonly onDemand = new Map<string, { key: string; source: PullSource }>();
   private readonly leaseTtlMs: number;
 
   constructor(
@@ -121,7 +122,7 @@ export class PullRunner {
     if (!connector.enabled) throw new ConflictError(`connector '${connectorId}' is disabled`);
     const local = this.active.get(connectorId);
     if (local) throw new BusyError(connectorId, local.runId);
-    const leaseHolder = `${this.opts.holder}`;
+    const leaseHolder = this.opts.holder;
     if (!(await acquireLease(this.db, leaseName(connectorId), leaseHolder, this.leaseTtlMs))) {
       // the holder takes the lease a moment before it records its run: ask again briefly
       let running = await this.currentRun(connectorId);
@@ -158,9 +159,7 @@ export class PullRunner {
       marks,
       signal,
       write: (work) => this.db.transaction((trx) => work(new MirrorWriter(trx, marks))),
-      log: async (level, message) => {
-        await this.db.kysely.insertInto('run_logs').values({ run_id: runId, at: now(), level, message }).execute();
-      },
+      log: (level, message) => this.reconciler.runs.logLine(this.db.kysely, runId, level, message),
       progress: onProgress,
       count: (add) => {
         for (const [k, v] of Object.entries(add) as [keyof RunCounters, number][]) if (v) counters[k] = (counters[k] ?? 0) + v;
@@ -241,12 +240,10 @@ export class PullRunner {
 
   private async setPhase(runId: string, phase: string, counters: RunCounters, peak: number, progress?: Progress): Promise<void> {
     await this.db.transaction(async (trx) => {
-      const row = await trx.selectFrom('runs').select('counters').where('id', '=', runId).executeTakeFirst();
-      const merged = { ...(row ? (JSON.parse(row.counters) as Record<string, number>) : {}) };
-      for (const [k, v] of Object.entries(counters)) merged[k] = (merged[k] ?? 0) + (v ?? 0);
+      await this.reconciler.runs.addCounters(trx, runId, counters);
       await trx
         .updateTable('runs')
-        .set({ phase, counters: JSON.stringify(merged), last_activity_at: now(), peak_rss: peak, ...(progress ? { progress: JSON.stringify(progress) } : {}) })
+        .set({ phase, peak_rss: peak, ...(progress ? { progress: JSON.stringify(progress) } : {}) })
         .where('id', '=', runId)
         .execute();
     });
@@ -255,17 +252,15 @@ export class PullRunner {
 
   private async finish(runId: string, status: RunStatus, error: string | undefined, counters: RunCounters, peak: number): Promise<RunOutcome> {
     return this.db.transaction(async (trx) => {
-      const row = await trx.selectFrom('runs').select(['counters', 'status']).where('id', '=', runId).executeTakeFirst();
-      const merged = { ...(row ? (JSON.parse(row.counters) as Record<string, number>) : {}) };
-      for (const [k, v] of Object.entries(counters)) merged[k] = (merged[k] ?? 0) + (v ?? 0);
+      await this.reconciler.runs.addCounters(trx, runId, counters);
       await trx
         .updateTable('runs')
-        .set({ status, phase: '', error: error ?? null, ended_at: now(), counters: JSON.stringify(merged), peak_rss: Math.max(peak, process.memoryUsage().rss) })
+        .set({ status, phase: '', error: error ?? null, ended_at: now(), peak_rss: Math.max(peak, process.memoryUsage().rss) })
         .where('id', '=', runId)
         .where('status', 'in', ['running', 'held'])
         .execute();
-      const final = await trx.selectFrom('runs').select(['status', 'error']).where('id', '=', runId).executeTakeFirst();
-      return { runId, status: (final?.status ?? status) as RunStatus, ...(final?.error ? { error: final.error } : {}), counters: merged as RunCounters };
+      const final = await trx.selectFrom('runs').select(['status', 'error', 'counters']).where('id', '=', runId).executeTakeFirst();
+      return { runId, status: (final?.status ?? status) as RunStatus, ...(final?.error ? { error: final.error } : {}), counters: final ? (JSON.parse(final.counters) as RunCounters) : counters };
     });
   }
 
@@ -295,11 +290,8 @@ export class PullRunner {
     const t0 = Date.now();
     const connector = await this.connector(connectorId);
     if (!connector.enabled) throw new ConflictError(`connector '${connectorId}' is disabled`);
-    const source = this.opts.openSource(connector);
-    if (!source.user) {
-      source.close();
-      throw new ConflictError(`connector '${connectorId}' cannot read one user on demand`);
-    }
+    const source = this.onDemandSource(connector);
+    if (!source.user) throw new ConflictError(`connector '${connectorId}' cannot read one user on demand`);
     const runId = await this.openRun(connectorId, 'on-demand');
     const counters: RunCounters = {};
     const ctx = this.context(connectorId, runId, new AbortController().signal, counters, () => {});
@@ -338,8 +330,6 @@ export class PullRunner {
     } catch (e) {
       await this.finish(runId, 'failed', e instanceof Error ? e.message : String(e), {}, process.memoryUsage().rss).catch(() => {});
       throw e;
-    } finally {
-      source.close();
     }
   }
 
@@ -355,8 +345,25 @@ export class PullRunner {
   }
 
   /** Stop: runs of this process are told to stop; they end as failed and the next run converges. */
+  /**
+   * The source for sync on login, kept between calls while the connector's settings stay the same: a
+   * new one would fetch a token and open TLS connections again for every login.
+   */
+  private onDemandSource(connector: PullConnector): PullSource {
+    const key = JSON.stringify(connector.source);
+    const kept = this.onDemand.get(connector.id);
+    if (kept?.key === key) return kept.source;
+    const source = this.opts.openSource(connector);
+    this.onDemand.set(connector.id, { key, source });
+    // a call may still be using the old one: close it a little later
+    if (kept) setTimeout(() => kept.source.close(), 60_000).unref();
+    return source;
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const { source } of this.onDemand.values()) source.close();
+    this.onDemand.clear();
     const running = [...this.active.values()];
     for (const r of running) r.controller.abort(new Error('the service is stopping'));
     await Promise.allSettled(running.map((r) => r.done));

@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { ConnectorSettings } from '../domain/settings.ts';
 import { DEFAULT_SETTINGS } from '../domain/settings.ts';
 import { validateSettings } from '../domain/settings-validate.ts';
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { Db } from '../store/db.ts';
 import { openStore } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
@@ -56,6 +56,10 @@ export interface PassReport {
   /** directory groups fed by more than one provider group of the connector (allowed, and shown) */
   merges: { group: string; sources: string[] }[];
 }
+
+/** A pull run's marks wait until it has read everything (its `connector` mark must see the whole mirror). */
+const notReading = (eb: ExpressionBuilder<Database, 'dirty_marks'>) =>
+  eb.or([eb('run_id', 'is', null), eb('run_id', 'not in', eb.selectFrom('runs').select('id').where('phase', '=', 'reading'))]);
 
 const LEASE = 'reconciler';
 /** A killed instance's lease lapses after this; every batch renews it (a batch takes well under a second). */
@@ -208,7 +212,7 @@ export class Reconciler {
       .selectFrom('dirty_marks')
       .select(['connector_id', 'run_id'])
       .where('kind', '=', 'connector')
-      .where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', 'not in', eb.selectFrom('runs').select('id').where('phase', '=', 'reading'))]))
+      .where(notReading)
       .orderBy('seq')
       .limit(1);
     if (resting.length) bulk = bulk.where('connector_id', 'not in', resting);
@@ -227,8 +231,7 @@ export class Reconciler {
     let query = this.db.kysely
       .selectFrom('dirty_marks')
       .select(['seq', 'connector_id', 'kind', 'ref', 'ref2', 'run_id'])
-      // a pull run's marks wait until it has read everything (its `connector` mark must see the whole mirror)
-      .where((eb) => eb.or([eb('run_id', 'is', null), eb('run_id', 'not in', eb.selectFrom('runs').select('id').where('phase', '=', 'reading'))]))
+      .where(notReading)
       .orderBy('seq')
       .limit(this.batchSize);
     if (resting.length) query = query.where('connector_id', 'not in', resting);

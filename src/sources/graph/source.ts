@@ -409,7 +409,8 @@ export class GraphSource implements PullSource {
         const removed = page.filter((u) => u['@removed'] !== undefined).map((u) => u.id);
         const changed = page.filter((u) => u['@removed'] === undefined && (!scoped || mirroredUsers.has(u.id)));
         const records = this.mapUsers(ctx, changed);
-        const left = changed.filter((u) => !records.some((r) => r.id === u.id)).map((u) => u.id); // now a guest that is left out, say
+        const kept = new Set(records.map((r) => r.id));
+        const left = changed.filter((u) => !kept.has(u.id)).map((u) => u.id); // now a guest that is left out, say
         await ctx.write(async (w) => {
           const n = await w.deleteUsers([...removed, ...left]);
           await this.writeUsers(ctx, w, records, conflicts);

@@ -1,6 +1,7 @@
 // In-memory directory: users, groups, memberships, service principals and a change log for delta.
 
 import { randomUUID } from 'node:crypto';
+import { mulberry32 } from '../random.ts';
 
 export type MemberType = 'user' | 'group';
 
@@ -112,17 +113,6 @@ function firstAfter<T extends { seq: number }>(arr: T[], after: number): number 
     else lo = mid + 1;
   }
   return lo;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function notFound(what: string, id: string): Error {

@@ -1,5 +1,7 @@
 // Deterministic directory data as LDIF: ou=people (inetOrgPerson) and ou=groups (groupOfNames, nested).
 
+import { mulberry32 as rng } from '../random.ts';
+
 export interface DirectoryLdifOptions {
   /** default dc=example,dc=test; entries go under ou=people,<baseDn> and ou=groups,<baseDn> (created by startSlapd) */
   baseDn?: string;
@@ -18,18 +20,6 @@ export interface DirectoryLdifOptions {
 
 const GIVEN = ['Ada', 'Alan', 'Barbara', 'Claude', 'Donald', 'Edsger', 'Frances', 'Grace', 'Hedy', 'John', 'Katherine', 'Ken', 'Leslie', 'Linus', 'Margaret', 'Niklaus', 'Radia', 'Shafi', 'Tim', 'Vint', 'Åsa', 'Zoë', 'José', 'Ngozi'];
 const FAMILY = ['Lovelace', 'Turing', 'Liskov', 'Shannon', 'Knuth', 'Dijkstra', 'Allen', 'Hopper', 'Lamarr', 'McCarthy', 'Johnson', 'Thompson', 'Lamport', 'Torvalds', 'Hamilton', 'Wirth', 'Perlman', 'Goldwasser', 'Berners-Lee', 'Cerf', 'Müller', "O'Brien", 'García', 'Okafor'];
-
-/** mulberry32: small, fast, deterministic */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** an LDIF attribute line; values that are not SAFE-STRINGs (RFC 2849) are base64-encoded */
 function line(attr: string, value: string): string {
