@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto';
 import type { ConnectorKind } from '../store/connectors.ts';
 import type { SecretBox } from '../store/secrets.ts';
 import { SecretError } from '../store/secrets.ts';
+import { LdapError } from '../sources/ldap/connection.ts';
 import { isPullKind, prepareSource, redactSource, secretFields, storedSecrets } from '../sources/registry.ts';
 import type { PullMode, PullRunner } from '../sync/pull.ts';
 import { BusyError } from '../sync/pull.ts';
@@ -96,6 +97,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
       req.log.error({ err: error }, 'a stored secret cannot be opened');
       return reply.code(500).send({ error: { code: 'secret_unreadable', message: `${error.message}. Enter the secret again, or start the service with the key it was sealed with.` } });
     }
+    if (error instanceof LdapError) return reply.code(502).send({ error: { code: `ldap_${error.kind.replace('-', '_')}`, message: error.message } });
     if (error instanceof BusyError) return reply.code(409).send({ error: { code: 'busy', message: error.message, details: { runId: error.runId } } });
     const status = (error as FastifyError).statusCode;
     if (status && status < 500) return reply.code(status).send({ error: { code: (error as FastifyError).code ?? 'bad_request', message: error.message } });
@@ -127,7 +129,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
   /** A new connector. SCIM: its first token is in the answer, once. Graph: the source settings are checked and sealed. */
   app.post('/connectors', async (req, reply) => {
     const b = body<{ id?: unknown; name?: unknown; kind?: unknown; source?: unknown; settings?: unknown }>(req);
-    if (b.kind !== 'scim' && b.kind !== 'graph') throw new ApiError(400, 'invalid_connector', "'kind' must be 'scim' or 'graph'");
+    if (b.kind !== 'scim' && b.kind !== 'graph' && b.kind !== 'ldap') throw new ApiError(400, 'invalid_connector', "'kind' must be 'scim', 'graph' or 'ldap'");
     if (typeof b.name !== 'string' || !b.name.trim() || b.name.length > 200) throw new ApiError(400, 'invalid_connector', "'name' must be a non-empty string of at most 200 characters");
     if (b.id !== undefined && (typeof b.id !== 'string' || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(b.id))) throw new ApiError(400, 'invalid_connector', "'id' must be lower-case letters, digits and dashes (at most 63)");
     const id = (b.id as string | undefined) ?? randomUUID();
@@ -175,6 +177,18 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     if (!isPullKind(c.kind)) throw new ApiError(409, 'not_a_pull_connector', `connector '${c.id}' is a SCIM connector: its identity provider connects to usersync`);
     await audit(db.kysely, req.actor!, 'connector.test', c.id, {});
     return runner.test(c.id);
+  });
+
+  /** The test user search: the provider's entry, the mirror record, and the directory user and groups the rules would give it; writes nothing. */
+  app.post('/connectors/:id/search-user', async (req) => {
+    const c = await connectorOr404((req.params as { id: string }).id);
+    if (!isPullKind(c.kind)) throw new ApiError(409, 'not_a_pull_connector', `connector '${c.id}' is a SCIM connector: its identity provider connects to usersync`);
+    const b = body<{ username?: unknown }>(req);
+    if (typeof b.username !== 'string' || !b.username.trim() || b.username.length > 1024) throw new ApiError(400, 'invalid_username', "'username' must be a non-empty string of at most 1024 characters");
+    const result = await runner.searchUser(c.id, b.username.trim());
+    if (!result) throw new ApiError(409, 'not_supported', `connector '${c.id}' (${c.kind}) has no test user search`);
+    await audit(db.kysely, req.actor!, 'connector.search-user', c.id, { username: b.username, found: result.found });
+    return result;
   });
 
   /** Sync one user now, by username (sync on login). Answers with the directory user and its groups. */

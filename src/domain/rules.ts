@@ -279,3 +279,44 @@ export function isNeverRemove(settings: GroupSyncSettings, groupName: string): b
 export function licenceFor(settings: GroupSyncSettings, groupName: string): LicenceGroup | undefined {
   return compiledGroup(settings).licences.get(foldCase(groupName));
 }
+
+// ----------------------------------------------------------------------------------- one user, explained
+
+export interface UserPreview {
+  inScope: boolean;
+  /** why the user is not synced */
+  reason?: string;
+  user?: DesiredUser;
+  /** directory groups the user would be in, and why */
+  groups: { name: string; because: string }[];
+  /** groups the rules leave out, and why */
+  excluded: { name: string; reason: string }[];
+}
+
+/**
+ * What the rules make of one provider user and its provider groups (the test user search): the directory
+ * user, its groups with the reason for each, and what is left out. `isNew`: the directory has no such user
+ * yet, so the default groups apply too. Licence seats are counted only by a real run.
+ */
+export function previewUser(settings: { user: UserSyncSettings; group: GroupSyncSettings }, doc: ScimDoc, providerGroups: string[], isNew: boolean): UserPreview {
+  const evaluation = evaluateUser(settings.user, doc);
+  if (!evaluation.inScope) return { inScope: false, reason: evaluation.reason, groups: [], excluded: [] };
+  const groups = new Map<string, { name: string; because: string }>();
+  const excluded: { name: string; reason: string }[] = [];
+  const add = (name: string, because: string) => {
+    const key = foldCase(name);
+    if (!groups.has(key)) groups.set(key, { name, because });
+  };
+  for (const provider of providerGroups) {
+    const t = groupTargets(settings.group, provider);
+    for (const name of t.targets) add(name, foldCase(name) === foldCase(provider) ? `member of '${provider}'` : `member of '${provider}', mapped to '${name}'`);
+    excluded.push(...t.excluded);
+  }
+  const ruleGroup = (name: string, because: string) => {
+    if (isAssignable(settings.group, name)) add(name, because);
+    else excluded.push({ name, reason: `${because}, but onlyAssign/neverAssign leave it out` });
+  };
+  for (const name of settings.group.alwaysGroups) ruleGroup(name, 'always group');
+  if (isNew) for (const name of settings.group.defaultGroups) ruleGroup(name, 'default group for new users');
+  return { inScope: true, user: evaluation.desired, groups: [...groups.values()], excluded };
+}

@@ -1,6 +1,6 @@
 // The pull source kinds: how their settings are validated, which fields are secrets (sealed at rest with
 // a context naming the connector and field, so a sealed value copied to another connector does not
-// open), how an administrator sees them, and how a source is opened for a run.
+// open), how an administrator sees them, and how a source is opened for a run. One entry per kind.
 
 import type { ScheduleSettings } from '../domain/schedule.ts';
 import { SettingsError } from '../domain/settings-validate.ts';
@@ -10,24 +10,57 @@ import type { GraphClientOptions } from './graph/client.ts';
 import type { GraphSourceSettings } from './graph/config.ts';
 import { GRAPH_SECRET_FIELDS, redactGraphSource, validateGraphSource } from './graph/config.ts';
 import { GraphSource } from './graph/source.ts';
+import type { LdapSourceSettings } from './ldap/config.ts';
+import { LDAP_SECRET_FIELDS, redactLdapSource, validateLdapSource } from './ldap/config.ts';
+import { LdapSource } from './ldap/source.ts';
 import type { PullSource } from '../sync/source.ts';
 
-export type PullKind = 'graph';
+export type PullKind = 'graph' | 'ldap';
 
-export function isPullKind(kind: string): kind is PullKind {
-  return kind === 'graph';
+type Secrets = Record<string, string | undefined>;
+
+interface SourceKind {
+  secretFields: readonly string[];
+  validate(input: Record<string, unknown>, previous: Record<string, unknown> | undefined): Record<string, unknown>;
+  redact(stored: Record<string, unknown>): Record<string, unknown>;
+  isConfigured(stored: Record<string, unknown>): boolean;
+  open(stored: Record<string, unknown>, secrets: Secrets, extra: Partial<GraphClientOptions>): PullSource;
 }
 
-const SECRET_FIELDS: Record<PullKind, readonly string[]> = { graph: GRAPH_SECRET_FIELDS };
+const KINDS: Record<PullKind, SourceKind> = {
+  graph: {
+    secretFields: GRAPH_SECRET_FIELDS,
+    validate: (input, previous) => validateGraphSource(input, previous as GraphSourceSettings | undefined) as unknown as Record<string, unknown>,
+    redact: (stored) => redactGraphSource(stored as unknown as GraphSourceSettings),
+    isConfigured: (stored) => typeof stored.tenantId === 'string' && stored.tenantId !== '',
+    open: (stored, secrets, extra) => {
+      const open: { clientSecret?: string; privateKey?: string } = {};
+      if (secrets.clientSecret !== undefined) open.clientSecret = secrets.clientSecret;
+      if (secrets.privateKey !== undefined) open.privateKey = secrets.privateKey;
+      return new GraphSource(stored as unknown as GraphSourceSettings, open, extra);
+    },
+  },
+  ldap: {
+    secretFields: LDAP_SECRET_FIELDS,
+    validate: (input, previous) => validateLdapSource(input, previous as LdapSourceSettings | undefined) as unknown as Record<string, unknown>,
+    redact: (stored) => redactLdapSource(stored as unknown as LdapSourceSettings),
+    isConfigured: (stored) => typeof stored.url === 'string' && stored.url !== '',
+    open: (stored, secrets) => new LdapSource(stored as unknown as LdapSourceSettings, secrets.bindPassword ?? ''),
+  },
+};
+
+export function isPullKind(kind: string): kind is PullKind {
+  return kind === 'graph' || kind === 'ldap';
+}
 
 /** The fields of a kind's settings that are secrets. */
 export function secretFields(kind: PullKind): readonly string[] {
-  return SECRET_FIELDS[kind];
+  return KINDS[kind].secretFields;
 }
 
 /** A replacement (PUT) starts from the defaults: only the stored secrets carry over. */
 export function storedSecrets(kind: PullKind, stored: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(stored).filter(([k]) => SECRET_FIELDS[kind].includes(k)));
+  return Object.fromEntries(Object.entries(stored).filter(([k]) => KINDS[kind].secretFields.includes(k)));
 }
 
 function context(connectorId: string, field: string): string {
@@ -40,15 +73,16 @@ function context(connectorId: string, field: string): string {
  */
 export function prepareSource(kind: PullKind, connectorId: string, input: unknown, stored: Record<string, unknown> | undefined, box: SecretBox): Record<string, unknown> {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new SettingsError([{ path: '', message: 'the source settings must be a JSON object' }]);
+  const fields = KINDS[kind].secretFields;
   const clean: Record<string, unknown> = { ...(input as Record<string, unknown>) };
-  for (const f of SECRET_FIELDS[kind]) {
+  for (const f of fields) {
     const v = clean[f];
     if (v !== null && typeof v === 'object' && (v as { set?: unknown }).set === true) delete clean[f];
     if (typeof v === 'string' && isSealed(v)) throw new SettingsError([{ path: f, message: 'give the secret itself, not a sealed value' }]);
   }
-  const previous = stored && Object.keys(stored).length ? (stored as unknown as GraphSourceSettings) : undefined;
-  const valid = validateGraphSource(clean, previous) as unknown as Record<string, unknown>;
-  for (const f of SECRET_FIELDS[kind]) {
+  const previous = stored && Object.keys(stored).length ? stored : undefined;
+  const valid = KINDS[kind].validate(clean, previous);
+  for (const f of fields) {
     const v = valid[f];
     if (typeof v === 'string' && !isSealed(v)) valid[f] = box.encrypt(v, context(connectorId, f));
   }
@@ -58,7 +92,7 @@ export function prepareSource(kind: PullKind, connectorId: string, input: unknow
 /** Settings as the admin API shows them: secrets only said to be set. */
 export function redactSource(kind: PullKind, stored: Record<string, unknown>): Record<string, unknown> {
   if (Object.keys(stored).length === 0) return {};
-  return redactGraphSource(stored as unknown as GraphSourceSettings);
+  return KINDS[kind].redact(stored);
 }
 
 export function sourceSchedule(kind: PullKind, stored: Record<string, unknown>): ScheduleSettings {
@@ -66,28 +100,20 @@ export function sourceSchedule(kind: PullKind, stored: Record<string, unknown>):
   return s ?? { kind: 'off' };
 }
 
-export function isConfigured(stored: Record<string, unknown>): boolean {
-  return typeof stored.tenantId === 'string' && stored.tenantId !== '';
-}
-
 /** Open a source for a run: secrets are opened here and live only in the client. */
 export function openSource(kind: PullKind, connectorId: string, stored: Record<string, unknown>, box: SecretBox, extra: Partial<GraphClientOptions> = {}): PullSource {
-  if (!isConfigured(stored)) throw new Error(`connector ${connectorId} has no source settings yet`);
-  const settings = stored as unknown as GraphSourceSettings;
-  const open = (f: 'clientSecret' | 'privateKey') => (typeof settings[f] === 'string' ? box.decrypt(settings[f], context(connectorId, f)) : undefined);
-  const secrets: { clientSecret?: string; privateKey?: string } = {};
-  const secret = open('clientSecret');
-  if (secret !== undefined) secrets.clientSecret = secret;
-  const key = open('privateKey');
-  if (key !== undefined) secrets.privateKey = key;
-  return new GraphSource(settings, secrets, extra);
+  const k = KINDS[kind];
+  if (!k.isConfigured(stored)) throw new Error(`connector ${connectorId} has no source settings yet`);
+  const secrets: Secrets = {};
+  for (const f of k.secretFields) if (typeof stored[f] === 'string') secrets[f] = box.decrypt(stored[f], context(connectorId, f));
+  return k.open(stored, secrets, extra);
 }
 
 /** Sealed values to re-seal with the current key (key rotation). */
 export function resealSource(kind: PullKind, connectorId: string, stored: Record<string, unknown>, box: SecretBox): Record<string, unknown> | undefined {
   let changed = false;
   const out = { ...stored };
-  for (const f of SECRET_FIELDS[kind]) {
+  for (const f of KINDS[kind].secretFields) {
     const v = out[f];
     if (typeof v === 'string' && isSealed(v) && box.needsReencrypt(v)) {
       out[f] = box.encrypt(box.decrypt(v, context(connectorId, f)), context(connectorId, f));

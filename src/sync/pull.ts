@@ -9,9 +9,12 @@ import { EventEmitter } from 'node:events';
 import type { Db } from '../store/db.ts';
 import { now } from '../store/db.ts';
 import { MirrorWriter, RunMarks } from '../store/mirror-writer.ts';
-import type { ConnectionTest, Progress, PullContext, PullSource } from './source.ts';
+import type { ConnectionTest, Progress, PullContext, PullSource, UserSearch } from './source.ts';
+import type { UserPreview } from '../domain/rules.ts';
+import { previewUser } from '../domain/rules.ts';
+import { foldCase } from '../domain/scim/schema.ts';
 import { acquireLease, releaseLease } from './lease.ts';
-import { ConflictError, NotFoundError } from './reconciler.ts';
+import { ConflictError, NotFoundError, loadSettings } from './reconciler.ts';
 import type { Reconciler } from './reconciler.ts';
 import type { RunCounters, RunStatus } from './runs.ts';
 
@@ -344,6 +347,38 @@ export class PullRunner {
     }
   }
 
+  /**
+   * The test user search: the provider's entry, the mirror record, and what the current rules would make
+   * of it in the directory. Reads the provider; writes nothing. Undefined: the kind has no such search.
+   */
+  async searchUser(connectorId: string, username: string): Promise<UserSearchReport | undefined> {
+    const connector = await this.connector(connectorId);
+    const source = this.onDemandSource(connector);
+    if (!source.searchUser) return undefined;
+    const found = await source.searchUser(username);
+    if (!found.record) return { ...found, directory: null };
+    const settings = await loadSettings(this.db, connectorId);
+    const first = previewUser(settings, found.record.doc, found.groups.map((g) => g.name), false);
+    const existing = first.user
+      ? await this.db.kysely
+          .selectFrom('directory_users')
+          .select(['id', 'username', 'active', 'owner_connector_id', 'source_id'])
+          .where('username_key', '=', foldCase(first.user.username))
+          .executeTakeFirst()
+      : undefined;
+    const preview = existing || !first.inScope ? first : previewUser(settings, found.record.doc, found.groups.map((g) => g.name), true);
+    const existingUser = existing
+      ? {
+          id: existing.id,
+          username: existing.username,
+          active: Number(existing.active) === 1,
+          ownedBy: existing.owner_connector_id,
+          sameRecord: existing.owner_connector_id === connectorId && existing.source_id === found.record.id,
+        }
+      : null;
+    return { ...found, directory: { ...preview, existing: existingUser } };
+  }
+
   /** Stop: runs of this process are told to stop; they end as failed and the next run converges. */
   /**
    * The source for sync on login, kept between calls while the connector's settings stay the same: a
@@ -368,6 +403,11 @@ export class PullRunner {
     for (const r of running) r.controller.abort(new Error('the service is stopping'));
     await Promise.allSettled(running.map((r) => r.done));
   }
+}
+
+export interface UserSearchReport extends UserSearch {
+  /** what the current rules make of the record; null when the source leaves the user out */
+  directory: (UserPreview & { existing: { id: string; username: string; active: boolean; ownedBy: string | null; sameRecord: boolean } | null }) | null;
 }
 
 export function leaseName(connectorId: string): string {

@@ -49,6 +49,22 @@ export interface ConnectionTest {
   checks: ConnectionCheck[];
   /** permissions the app lacks for these settings */
   missingPermissions: string[];
+  /** what kind of failure stopped the test, when one did: unreachable, tls, bind, base-dn, … */
+  failure?: string;
+}
+
+export interface UserSearch {
+  found: boolean;
+  /** entries that matched the username; the first is shown */
+  matches: number;
+  /** the provider's entry as read, binary values converted */
+  entry?: { dn?: string; attributes: Record<string, string[]> };
+  /** the record the mirror would hold */
+  record?: { id: string; doc: Record<string, unknown> };
+  /** why the source leaves the user out */
+  skipped?: string;
+  /** the provider groups the user is in, as the mirror would hold them */
+  groups: { id: string; name: string }[];
 }
 
 export interface PullSource {
@@ -59,5 +75,7 @@ export interface PullSource {
   /** read one user (and its groups) by username, for sync on login */
   user?(ctx: PullContext, username: string): Promise<UserLookup>;
   test(): Promise<ConnectionTest>;
+  /** the test user search: the entry as the provider has it, the mirror record and its groups; reads only */
+  searchUser?(username: string): Promise<UserSearch>;
   close(): void;
 }

@@ -1,0 +1,167 @@
+// One bound LDAP connection for a run (ldapts): TLS (ldaps:// or StartTLS, with the administrator's CA),
+// paged searches (RFC 2696) yielding a page at a time, AD range retrieval for long member lists, and
+// failures sorted into what an administrator can act on: cannot reach, TLS failed, bind refused, base DN
+// not found.
+
+import type { ConnectionOptions } from 'node:tls';
+import type { Control, Entry } from 'ldapts';
+import { Client, InvalidCredentialsError, NoSuchObjectError, ResultCodeError, StrongAuthRequiredError, ConfidentialityRequiredError } from 'ldapts';
+import type { LdapSourceSettings } from './config.ts';
+import { parseRange } from './map.ts';
+
+export type LdapFailureKind = 'unreachable' | 'tls' | 'bind' | 'base-dn' | 'timeout' | 'protocol';
+
+/** A failure with its kind and a sentence for the administrator. */
+export class LdapError extends Error {
+  constructor(
+    readonly kind: LdapFailureKind,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(message, { cause });
+  }
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE', 'EADDRNOTAVAIL']);
+
+/** Sort an error from ldapts or the socket into a kind the test action and the run log can name. */
+export function classify(e: unknown, url: string, where = ''): LdapError {
+  if (e instanceof LdapError) return e;
+  const err = e as NodeJS.ErrnoException & { code?: string | number };
+  const message = err instanceof Error ? err.message : String(e);
+  const code = typeof err.code === 'string' ? err.code : '';
+  if (e instanceof InvalidCredentialsError) return new LdapError('bind', `the server refused the bind DN and password (invalid credentials)`, e);
+  if (e instanceof StrongAuthRequiredError || e instanceof ConfidentialityRequiredError) {
+    return new LdapError('bind', `the server refuses a simple bind without encryption: use ldaps:// or StartTLS (${message})`, e);
+  }
+  if (e instanceof NoSuchObjectError) return new LdapError('base-dn', `${where || 'the base DN'} was not found on the server`, e);
+  if (/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|ERR_SSL|ERR_TLS|EPROTO/i.test(code) || /certificate|TLS|SSL|wrong version number/i.test(message)) {
+    return new LdapError('tls', `TLS failed with ${url}: ${message}`, e);
+  }
+  if (code === 'ETIMEDOUT' || /timeout|timed out/i.test(message)) return new LdapError('timeout', `${url} did not answer in time: ${message}`, e);
+  if (UNREACHABLE.has(code) || /connect|socket|closed/i.test(message)) return new LdapError('unreachable', `cannot reach ${url}: ${message}`, e);
+  if (e instanceof ResultCodeError) return new LdapError('protocol', `${where ? `${where}: ` : ''}${message} (LDAP result ${e.code})`, e);
+  return new LdapError('protocol', `${where ? `${where}: ` : ''}${message}`, e);
+}
+
+export interface SearchSpec {
+  filter: string;
+  scope?: 'base' | 'one' | 'sub';
+  attributes: string[];
+  /** names whose values stay binary (objectGUID) */
+  binary?: string[];
+  controls?: Control[];
+  /** unpaged (a base search, the RootDSE) */
+  unpaged?: boolean;
+}
+
+export class LdapConnection {
+  private constructor(
+    private readonly client: Client,
+    private readonly settings: LdapSourceSettings,
+  ) {}
+
+  /** Connect, upgrade to TLS when asked, and bind as the sync account. */
+  static async open(s: LdapSourceSettings, password: string): Promise<LdapConnection> {
+    const tls: ConnectionOptions = {
+      ...(s.caCertificate ? { ca: [s.caCertificate] } : {}),
+      ...(s.tlsServerName ? { servername: s.tlsServerName } : {}),
+      minVersion: 'TLSv1.2',
+    };
+    // ldapts 8 turns TLS on at connect time whenever tlsOptions is given: only for ldaps://
+    const client = new Client({
+      url: s.url,
+      timeout: s.timeoutSeconds * 1000,
+      connectTimeout: s.connectTimeoutSeconds * 1000,
+      ...(s.url.startsWith('ldaps:') ? { tlsOptions: tls } : {}),
+    });
+    const conn = new LdapConnection(client, s);
+    try {
+      if (s.startTls) await client.startTLS(tls);
+      await client.bind(s.bindDn, password);
+      return conn;
+    } catch (e) {
+      conn.close();
+      throw classify(e, s.url);
+    }
+  }
+
+  close(): void {
+    void this.client.unbind().catch(() => {});
+  }
+
+  /** The RootDSE: naming contexts, supported controls, AD's highestCommittedUSN and dsServiceName. */
+  async rootDse(attributes: string[] = ['*', '+']): Promise<Map<string, string[]>> {
+    const [entry] = await this.search('', { filter: '(objectClass=*)', scope: 'base', attributes, unpaged: true });
+    const out = new Map<string, string[]>();
+    if (entry) for (const [k, v] of Object.entries(entry)) if (k !== 'dn') out.set(k.toLowerCase(), (Array.isArray(v) ? v : [v]).map((x) => (Buffer.isBuffer(x) ? x.toString('hex') : String(x))));
+    return out;
+  }
+
+  /** Every entry of a search (small results: RootDSE, one entry, a lookup). */
+  async search(base: string, spec: SearchSpec): Promise<Entry[]> {
+    const out: Entry[] = [];
+    for await (const page of this.pages(base, spec)) out.push(...page);
+    return out;
+  }
+
+  /** A search a page at a time; AD referrals (searchReferences) are left alone. */
+  async *pages(base: string, spec: SearchSpec): AsyncGenerator<Entry[]> {
+    const options = {
+      scope: spec.scope ?? this.settings.searchScope,
+      filter: spec.filter,
+      attributes: spec.attributes,
+      explicitBufferAttributes: spec.binary ?? [],
+      ...(spec.unpaged ? {} : { paged: { pageSize: this.settings.pageSize } }),
+    };
+    try {
+      if (spec.unpaged) {
+        const r = await this.client.search(base, options, spec.controls);
+        yield r.searchEntries;
+        return;
+      }
+      for await (const r of this.client.searchPaginated(base, options, spec.controls)) yield r.searchEntries;
+    } catch (e) {
+      throw classify(e, this.settings.url, `searching ${base || 'the RootDSE'}`);
+    }
+  }
+
+  /**
+   * The whole value list of a multi-valued attribute (a group's members). When the server sent it in
+   * slices (AD: `member;range=0-1499`), the rest is asked for slice by slice from where the last ended.
+   */
+  async completeValues(entry: Entry, attribute: string): Promise<(string | Buffer)[]> {
+    const lower = attribute.toLowerCase();
+    let values: (string | Buffer)[] = [];
+    let next: number | null = null;
+    for (const [key, v] of Object.entries(entry)) {
+      const list = Array.isArray(v) ? (v as (string | Buffer)[]) : [v as string | Buffer];
+      if (key.toLowerCase() === lower) values = values.concat(list);
+      else {
+        const range = parseRange(key, attribute);
+        if (!range) continue;
+        values = values.concat(list);
+        next = range.high === null ? null : range.high + 1;
+      }
+    }
+    for (let guard = 0; next !== null && guard < 100_000; guard++) {
+      const want = this.settings.rangeSize ? `${attribute};range=${next}-${next + this.settings.rangeSize - 1}` : `${attribute};range=${next}-*`;
+      const [slice] = await this.search(entry.dn, { filter: '(objectClass=*)', scope: 'base', attributes: [want], unpaged: true });
+      if (!slice) break;
+      let advanced: number | null = null;
+      for (const [key, v] of Object.entries(slice)) {
+        const range = parseRange(key, attribute);
+        if (!range) continue;
+        values = values.concat(Array.isArray(v) ? (v as (string | Buffer)[]) : [v as string | Buffer]);
+        advanced = range.high === null ? null : range.high + 1;
+      }
+      next = advanced;
+    }
+    return values;
+  }
+
+  /** The attribute to ask for when a member list should come in client-sized slices (rangeSize set). */
+  memberRequest(attribute: string): string {
+    return this.settings.rangeSize ? `${attribute};range=0-${this.settings.rangeSize - 1}` : attribute;
+  }
+}

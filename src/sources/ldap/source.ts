@@ -1,0 +1,850 @@
+// The LDAP / Active Directory pull source. A full read pages through users, then groups (completing long
+// member lists by range retrieval), resolves member DNs to ids, flattens nested groups (AD's in-chain rule
+// or a walk of the groups read), and writes the mirror a page at a time; removals come only at the end, so
+// a read that fails half-way removes nobody. Between full reads, a change round reads what changed since
+// the marker taken before the last read (AD uSNChanged from the RootDSE, or modifyTimestamp), finds
+// deletions (AD tombstones, or a list of ids), and reads the changed groups, and the groups containing
+// them, again. A full read runs at least every fullSyncHours.
+
+import type { Entry } from 'ldapts';
+import { Control } from 'ldapts';
+import type { Db } from '../../store/db.ts';
+import type { MirrorWriter, PulledRecord } from '../../store/mirror-writer.ts';
+import { mirrorIds, readSourceState, writeSourceState } from '../../store/mirror-writer.ts';
+import { foldCase } from '../../domain/scim/schema.ts';
+import type { ScimDoc } from '../../domain/scim/resource.ts';
+import type { ConnectionCheck, ConnectionTest, DeltaOutcome, PullContext, PullSource, UserLookup } from '../../sync/source.ts';
+import type { LdapSourceSettings } from './config.ts';
+import { groupAttributes, readKey, userAttributes } from './config.ts';
+import { LdapConnection, LdapError, classify } from './connection.ts';
+import type { LdapEntry } from './map.ts';
+import { BINARY_ATTRIBUTES, all, displayEntry, dnKey, first, isBinaryId, mapGroup, mapUser, toEntry } from './map.ts';
+
+const STATE = 'ldap';
+/** user DN → id, kept apart from the small state: written only when users come, go or move */
+const DN_STATE = 'ldap-dns';
+/** member rows written per transaction while a full read stores memberships */
+const MEMBER_ROWS_PER_WRITE = 20_000;
+const IN_CHAIN = '1.2.840.113556.1.4.1941';
+const SHOW_DELETED = '1.2.840.113556.1.4.417';
+/** entries changed this close before a change round are read again: server and service clocks may differ */
+const TIMESTAMP_MARGIN_MS = 5 * 60_000;
+
+type Marker = { kind: 'usn'; usn: string; server: string; invocationId: string } | { kind: 'timestamp'; since: string } | null;
+
+interface GroupNode {
+  dn: string;
+  /** groups nested directly in this one (ids of groups read) */
+  children?: string[];
+  /** members that are neither a user nor a group read (other OUs, filtered out): the in-chain rule asks the server */
+  hidden?: true;
+}
+
+interface LdapState {
+  readKey: string;
+  lastFull: string;
+  marker: Marker;
+  groups: Record<string, GroupNode>;
+}
+
+/** What the test user search shows: the entry as read, and what the source makes of it. */
+export interface LdapUserSearch {
+  found: boolean;
+  /** more than one entry matched: the first is shown */
+  matches: number;
+  entry?: { dn: string; attributes: Record<string, string[]> };
+  record?: { id: string; doc: ScimDoc };
+  skipped?: string;
+  /** the provider groups it is in (nested ones too when flattening), as the mirror would hold them */
+  groups: { id: string; name: string; dn: string }[];
+}
+
+function stopIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('the run was stopped');
+}
+
+async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>, signal: AbortSignal): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      stopIfAborted(signal);
+      await work(items[next++]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
+
+/** A value inside a filter: RFC 4515 escapes. */
+export function escapeValue(v: string): string {
+  return v.replace(/[\\*()\u0000]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+function generalizedTime(d: Date): string {
+  return d.toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+/** Every user reachable from `group` through nested groups (cycles are harmless). */
+function flatten(group: string, direct: Map<string, Set<string>>, children: Map<string, Set<string>>): Set<string> {
+  const kids = children.get(group);
+  if (!kids || kids.size === 0) return direct.get(group) ?? new Set();
+  const out = new Set<string>(direct.get(group) ?? []);
+  const seen = new Set([group]);
+  const queue = [...kids];
+  while (queue.length) {
+    const g = queue.pop()!;
+    if (seen.has(g)) continue;
+    seen.add(g);
+    for (const u of direct.get(g) ?? []) out.add(u);
+    for (const c of children.get(g) ?? []) if (!seen.has(c)) queue.push(c);
+  }
+  return out;
+}
+
+export class LdapSource implements PullSource {
+  private connection?: Promise<LdapConnection>;
+  private readonly userAttrs: string[];
+  private readonly groupAttrs: string[];
+  private readonly binary: string[];
+
+  constructor(
+    private readonly settings: LdapSourceSettings,
+    private readonly password: string,
+  ) {
+    this.userAttrs = userAttributes(settings);
+    this.groupAttrs = groupAttributes(settings);
+    // ldapts decodes values as UTF-8 unless told otherwise, and a GUID's bytes may happen to be valid UTF-8;
+    // it compares these names with the server's spelling
+    this.binary = [...BINARY_ATTRIBUTES];
+    if (isBinaryId(settings.attributes.id)) this.binary.push(settings.attributes.id);
+  }
+
+  private get userBase(): string {
+    return this.settings.userBaseDn ?? this.settings.baseDn;
+  }
+
+  private get groupBase(): string {
+    return this.settings.groupBaseDn ?? this.settings.baseDn;
+  }
+
+  /** One bound connection, kept for on-demand reads; a run opens its own. */
+  private async shared(): Promise<LdapConnection> {
+    this.connection ??= LdapConnection.open(this.settings, this.password);
+    try {
+      return await this.connection;
+    } catch (e) {
+      this.connection = undefined;
+      throw e;
+    }
+  }
+
+  close(): void {
+    const c = this.connection;
+    this.connection = undefined;
+    void c?.then((x) => x.close()).catch(() => {});
+  }
+
+  private async withConnection<T>(work: (conn: LdapConnection) => Promise<T>): Promise<T> {
+    const conn = await LdapConnection.open(this.settings, this.password);
+    try {
+      return await work(conn);
+    } finally {
+      conn.close();
+    }
+  }
+
+  // ── change markers ─────────────────────────────────────────────────────────────────────────────
+
+  /** Taken before a read: whatever changes while it reads is read again by the next change round. */
+  private async marker(conn: LdapConnection): Promise<Marker> {
+    const s = this.settings;
+    if (s.changeTracking === 'none') return null;
+    if (s.changeTracking === 'modifyTimestamp') return { kind: 'timestamp', since: generalizedTime(new Date(Date.now() - TIMESTAMP_MARGIN_MS)) };
+    const root = await conn.rootDse(['highestCommittedUSN', 'dsServiceName', 'dnsHostName', 'defaultNamingContext']);
+    const usn = root.get('highestcommittedusn')?.[0];
+    if (!usn || !/^[0-9]+$/.test(usn)) throw new LdapError('protocol', 'the server has no highestCommittedUSN in its RootDSE: it is not Active Directory; use changeTracking modifyTimestamp');
+    const server = root.get('dsservicename')?.[0] ?? root.get('dnshostname')?.[0] ?? '';
+    let invocationId = '';
+    if (server) {
+      // a restored or different domain controller numbers its changes anew: its invocationId tells
+      const [ntds] = await conn.search(server, { filter: '(objectClass=*)', scope: 'base', attributes: ['invocationId'], binary: ['invocationId'], unpaged: true }).catch(() => []);
+      if (ntds) invocationId = first(toEntry(ntds), 'invocationId') ?? '';
+    }
+    return { kind: 'usn', usn, server, invocationId };
+  }
+
+  private changedFilter(marker: NonNullable<Marker>): string {
+    return marker.kind === 'usn' ? `(uSNChanged>=${(BigInt(marker.usn) + 1n).toString()})` : `(modifyTimestamp>=${marker.since})`;
+  }
+
+  // ── reading ────────────────────────────────────────────────────────────────────────────────────
+
+  private mapUsers(ctx: PullContext, page: Entry[], onUser?: (id: string, e: LdapEntry) => void): PulledRecord[] {
+    const out: PulledRecord[] = [];
+    let skipped = 0;
+    for (const raw of page) {
+      const e = toEntry(raw);
+      const m = mapUser(e, this.settings);
+      if ('skip' in m) {
+        skipped++;
+        continue;
+      }
+      out.push(m);
+      onUser?.(m.id, e);
+    }
+    if (skipped) ctx.count({ skipped });
+    return out;
+  }
+
+  /** A group entry with its whole member list (range retrieval done). */
+  private async groupEntry(conn: LdapConnection, raw: Entry): Promise<LdapEntry> {
+    const e = toEntry(raw);
+    if (this.settings.membership === 'member') {
+      const attr = this.settings.attributes.member;
+      const needsMore = Object.keys(raw).some((k) => /;range=/i.test(k));
+      if (needsMore) e.values.set(attr.toLowerCase(), (await conn.completeValues(raw, attr)).map(String));
+    }
+    return e;
+  }
+
+  private groupSearchAttributes(conn: LdapConnection): string[] {
+    return this.groupAttrs.map((a) => (a === this.settings.attributes.member ? conn.memberRequest(a) : a));
+  }
+
+  private async writeUsers(ctx: PullContext, w: MirrorWriter, records: PulledRecord[], conflicts: PulledRecord[]): Promise<void> {
+    const r = await w.upsertUsers(records);
+    ctx.count({ mirrorCreated: r.created, mirrorUpdated: r.updated });
+    if (r.conflicts.length) {
+      const byId = new Map(records.map((x) => [x.id, x]));
+      for (const c of r.conflicts) conflicts.push(byId.get(c.id)!);
+    }
+  }
+
+  private async retryConflicts(ctx: PullContext, conflicts: PulledRecord[]): Promise<void> {
+    if (conflicts.length === 0) return;
+    const still: PulledRecord[] = [];
+    await ctx.write((w) => this.writeUsers(ctx, w, conflicts, still));
+    if (still.length) ctx.count({ conflicts: still.length });
+    for (const c of still.slice(0, 20)) await ctx.log('warn', `user ${c.id} not synced: another user of this connector has the username '${String(c.doc.userName)}'`);
+    if (still.length > 20) await ctx.log('warn', `${still.length - 20} more users not synced because their username is taken`);
+  }
+
+  /** Users in a group by the in-chain rule (AD): nested members at any depth, in one search. */
+  private async inChainMembers(conn: LdapConnection, groupDn: string, signal: AbortSignal): Promise<string[]> {
+    const out: string[] = [];
+    const filter = `(&${this.settings.userFilter}(${this.settings.attributes.memberOf}:${IN_CHAIN}:=${escapeValue(groupDn)}))`;
+    for await (const page of conn.pages(this.userBase, { filter, attributes: [this.settings.attributes.id], binary: this.binary })) {
+      stopIfAborted(signal);
+      for (const raw of page) {
+        const id = first(toEntry(raw), this.settings.attributes.id);
+        if (id) out.push(id);
+      }
+    }
+    return out;
+  }
+
+  private async ids(conn: LdapConnection, base: string, filter: string, signal: AbortSignal, controls?: Control[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for await (const page of conn.pages(base, { filter, attributes: [this.settings.attributes.id], binary: this.binary, ...(controls ? { controls } : {}) })) {
+      stopIfAborted(signal);
+      for (const raw of page) {
+        const id = first(toEntry(raw), this.settings.attributes.id);
+        if (id) out.add(id);
+      }
+    }
+    return out;
+  }
+
+  // ── full read ──────────────────────────────────────────────────────────────────────────────────
+
+  async full(ctx: PullContext): Promise<void> {
+    await this.withConnection((conn) => this.readAll(ctx, conn));
+  }
+
+  private async readAll(ctx: PullContext, conn: LdapConnection): Promise<void> {
+    const s = this.settings;
+    const { signal } = ctx;
+    const marker = await this.marker(conn);
+    const conflicts: PulledRecord[] = [];
+    const userByDn = new Map<string, string>();
+    const userGroupDns = new Map<string, string[]>(); // memberOf: user id → group DN keys
+    const seenUsers = new Set<string>();
+
+    let done = 0;
+    for await (const page of conn.pages(this.userBase, { filter: s.userFilter, attributes: this.userAttrs, binary: this.binary })) {
+      stopIfAborted(signal);
+      const records = this.mapUsers(ctx, page, (id, e) => {
+        userByDn.set(dnKey(e.dn), id);
+        if (s.membership === 'memberOf') userGroupDns.set(id, all(e, s.attributes.memberOf).map(dnKey));
+      });
+      ctx.count({ fetched: page.length });
+      await ctx.write((w) => this.writeUsers(ctx, w, records, conflicts));
+      for (const r of records) seenUsers.add(r.id);
+      done += page.length;
+      ctx.progress({ phase: 'users', done, total: null });
+    }
+
+    // Groups, with member DNs as keys until every group is known.
+    const groupByDn = new Map<string, string>();
+    const groupDns = new Map<string, string>(); // id → DN
+    const links = new Map<string, string[]>(); // member: group → member DN keys; memberOf: group → parent DN keys
+    done = 0;
+    for await (const page of conn.pages(this.groupBase, { filter: s.groupFilter, attributes: this.groupSearchAttributes(conn), binary: this.binary })) {
+      stopIfAborted(signal);
+      const records: PulledRecord[] = [];
+      for (const raw of page) {
+        const e = await this.groupEntry(conn, raw);
+        const g = mapGroup(e, s);
+        if (!g) continue;
+        records.push(g);
+        groupByDn.set(dnKey(e.dn), g.id);
+        groupDns.set(g.id, e.dn);
+        links.set(g.id, all(e, s.membership === 'member' ? s.attributes.member : s.attributes.memberOf).map(dnKey));
+      }
+      ctx.count({ fetched: page.length });
+      await ctx.write(async (w) => {
+        const r = await w.upsertGroups(records);
+        ctx.count({ mirrorCreated: r.created, mirrorUpdated: r.updated });
+      });
+      done += page.length;
+      ctx.progress({ phase: 'groups', done, total: null });
+    }
+
+    // Direct memberships: users in groups, groups in groups.
+    const direct = new Map<string, Set<string>>();
+    const children = new Map<string, Set<string>>();
+    const hidden = new Set<string>();
+    const put = (m: Map<string, Set<string>>, k: string, v: string) => {
+      const set = m.get(k);
+      if (set) set.add(v);
+      else m.set(k, new Set([v]));
+    };
+    if (s.membership === 'member') {
+      for (const [group, members] of links) {
+        for (const dn of members) {
+          const user = userByDn.get(dn);
+          if (user !== undefined) put(direct, group, user);
+          else {
+            const inner = groupByDn.get(dn);
+            if (inner !== undefined) put(children, group, inner);
+            else hidden.add(group);
+          }
+        }
+      }
+    } else {
+      for (const [user, dns] of userGroupDns) for (const dn of dns) {
+        const group = groupByDn.get(dn);
+        if (group !== undefined) put(direct, group, user);
+      }
+      for (const [group, parents] of links) for (const dn of parents) {
+        const outer = groupByDn.get(dn);
+        if (outer !== undefined) put(children, outer, group);
+      }
+    }
+    links.clear();
+    userGroupDns.clear();
+
+    // Members per group, flattened as configured, written a batch of groups per transaction.
+    const groupIds = [...groupDns.keys()];
+    let pending: { group: string; users: Iterable<string> }[] = [];
+    let rows = 0;
+    let writing: Promise<void> = Promise.resolve();
+    const flush = () => {
+      const batch = pending;
+      pending = [];
+      rows = 0;
+      writing = writing.then(() =>
+        ctx.write(async (w) => {
+          for (const { group, users } of batch) {
+            const r = await w.replaceMembers(group, users);
+            ctx.count({ mirrorMembershipsAdded: r.added, mirrorMembershipsRemoved: r.removed });
+          }
+        }),
+      );
+      return writing;
+    };
+    done = 0;
+    await pool(
+      groupIds,
+      s.concurrency,
+      async (group) => {
+        let users: Iterable<string>;
+        let size: number;
+        if (s.nestedGroups === 'direct') {
+          const set = direct.get(group) ?? new Set<string>();
+          users = set;
+          size = set.size;
+        } else if (s.nestedMethod === 'inChain' && (children.has(group) || hidden.has(group))) {
+          const list = (await this.inChainMembers(conn, groupDns.get(group)!, signal)).filter((u) => seenUsers.has(u));
+          users = list;
+          size = list.length;
+        } else {
+          const set = flatten(group, direct, children);
+          users = set;
+          size = set.size;
+        }
+        pending.push({ group, users });
+        rows += size;
+        ctx.progress({ phase: 'members', done: ++done, total: groupIds.length });
+        if (rows >= MEMBER_ROWS_PER_WRITE) await flush();
+      },
+      signal,
+    );
+    await flush();
+
+    // What the server no longer has (or the filters no longer take) leaves the mirror.
+    ctx.progress({ phase: 'removals', done: 0, total: null });
+    const seenGroups = new Set(groupIds);
+    const goneUsers = [...(await mirrorIds(ctx.db, ctx.connectorId, 'mirror_users'))].filter((id) => !seenUsers.has(id));
+    const goneGroups = [...(await mirrorIds(ctx.db, ctx.connectorId, 'mirror_groups'))].filter((id) => !seenGroups.has(id));
+    if (goneUsers.length || goneGroups.length) {
+      await ctx.write(async (w) => {
+        const users = await w.deleteUsers(goneUsers);
+        const groups = await w.deleteGroups(goneGroups);
+        ctx.count({ mirrorDeleted: users + groups });
+      });
+    }
+    await this.retryConflicts(ctx, conflicts);
+
+    const nodes: Record<string, GroupNode> = {};
+    for (const [id, dn] of groupDns) {
+      const node: GroupNode = { dn };
+      const kids = children.get(id);
+      if (kids?.size) node.children = [...kids];
+      if (hidden.has(id)) node.hidden = true;
+      nodes[id] = node;
+    }
+    const state: LdapState = { readKey: readKey(s), lastFull: new Date().toISOString(), marker, groups: nodes };
+    await ctx.write(async (w) => {
+      await writeSourceState(w.trx, ctx.connectorId, STATE, state);
+      await writeSourceState(w.trx, ctx.connectorId, DN_STATE, Object.fromEntries(userByDn));
+    });
+  }
+
+  // ── change round ───────────────────────────────────────────────────────────────────────────────
+
+  async delta(ctx: PullContext): Promise<DeltaOutcome> {
+    const s = this.settings;
+    const state = await readSourceState<LdapState>(ctx.db, ctx.connectorId, STATE);
+    if (!state || !state.marker || state.readKey !== readKey(s)) return 'full-needed';
+    if (Date.now() - Date.parse(state.lastFull) > s.fullSyncHours * 3_600_000) return 'full-needed';
+    return this.withConnection((conn) => this.readChanges(ctx, conn, state, state.marker!));
+  }
+
+  private async readChanges(ctx: PullContext, conn: LdapConnection, state: LdapState, since: NonNullable<Marker>): Promise<DeltaOutcome> {
+    const s = this.settings;
+    const { signal } = ctx;
+    const marker = await this.marker(conn);
+    if (since.kind === 'usn' && marker?.kind === 'usn' && (marker.server !== since.server || marker.invocationId !== since.invocationId)) {
+      await ctx.log('warn', `the domain controller changed (${since.server} → ${marker.server}) or was restored: its change numbers do not carry over; reading everything`);
+      return 'full-needed';
+    }
+    const changed = this.changedFilter(since);
+    const dnState = (await readSourceState<Record<string, string>>(ctx.db, ctx.connectorId, DN_STATE)) ?? {};
+    const userByDn = new Map(Object.entries(dnState));
+    const dnOfUser = new Map<string, string>();
+    for (const [dn, id] of userByDn) dnOfUser.set(id, dn);
+    let dnsChanged = false;
+    const mirroredUsers = await mirrorIds(ctx.db, ctx.connectorId, 'mirror_users');
+    const mirroredGroups = await mirrorIds(ctx.db, ctx.connectorId, 'mirror_groups');
+    const groups: Record<string, GroupNode> = { ...state.groups };
+    const conflicts: PulledRecord[] = [];
+
+    // Changed users in scope.
+    const changedUsers = new Set<string>();
+    const userGroupDns = new Map<string, string[]>();
+    for await (const page of conn.pages(this.userBase, { filter: `(&${s.userFilter}${changed})`, attributes: this.userAttrs, binary: this.binary })) {
+      stopIfAborted(signal);
+      const records = this.mapUsers(ctx, page, (id, e) => {
+        const key = dnKey(e.dn);
+        const before = dnOfUser.get(id);
+        if (before !== key) {
+          if (before !== undefined) userByDn.delete(before);
+          userByDn.set(key, id);
+          dnOfUser.set(id, key);
+          dnsChanged = true;
+        }
+        if (s.membership === 'memberOf') userGroupDns.set(id, all(e, s.attributes.memberOf).map(dnKey));
+      });
+      ctx.count({ fetched: page.length });
+      await ctx.write((w) => this.writeUsers(ctx, w, records, conflicts));
+      for (const r of records) {
+        changedUsers.add(r.id);
+        mirroredUsers.add(r.id);
+      }
+      ctx.progress({ phase: 'users', done: changedUsers.size, total: null });
+    }
+
+    // Changed groups in scope: their properties now, their members below.
+    const affected = new Set<string>();
+    for await (const page of conn.pages(this.groupBase, { filter: `(&${s.groupFilter}${changed})`, attributes: [s.attributes.id, s.attributes.groupName, 'description'], binary: this.binary })) {
+      stopIfAborted(signal);
+      const records: PulledRecord[] = [];
+      for (const raw of page) {
+        const e = toEntry(raw);
+        const g = mapGroup(e, s);
+        if (!g) continue;
+        records.push(g);
+        affected.add(g.id);
+        groups[g.id] = { ...(groups[g.id] ?? {}), dn: e.dn };
+      }
+      ctx.count({ fetched: page.length });
+      await ctx.write(async (w) => {
+        const r = await w.upsertGroups(records);
+        ctx.count({ mirrorCreated: r.created, mirrorUpdated: r.updated });
+      });
+      for (const r of records) mirroredGroups.add(r.id);
+    }
+
+    // Gone: deleted, moved out of the bases, or no longer matching the filters.
+    const goneUsers: string[] = [];
+    const goneGroups: string[] = [];
+    if (since.kind === 'usn') {
+      // Every changed object of the domain, tombstones included (where the account may read them).
+      const root = await conn.rootDse(['defaultNamingContext']);
+      const context = root.get('defaultnamingcontext')?.[0] ?? s.baseDn;
+      const touched = await this.ids(conn, context, changed, signal, [new Control(SHOW_DELETED, { critical: false })]);
+      for (const id of touched) {
+        if (mirroredUsers.has(id) && !changedUsers.has(id)) goneUsers.push(id);
+        if (mirroredGroups.has(id) && !affected.has(id)) goneGroups.push(id);
+      }
+    } else {
+      // modifyTimestamp cannot see deletions: the ids in scope now, against the mirror's
+      const users = await this.ids(conn, this.userBase, s.userFilter, signal);
+      const present = await this.ids(conn, this.groupBase, s.groupFilter, signal);
+      for (const id of mirroredUsers) if (!users.has(id)) goneUsers.push(id);
+      for (const id of mirroredGroups) if (!present.has(id)) goneGroups.push(id);
+    }
+    if (goneUsers.length || goneGroups.length) {
+      await ctx.write(async (w) => {
+        const n = (await w.deleteUsers(goneUsers)) + (await w.deleteGroups(goneGroups));
+        ctx.count({ mirrorDeleted: n });
+      });
+      for (const id of goneUsers) {
+        mirroredUsers.delete(id);
+        const dn = dnOfUser.get(id);
+        if (dn !== undefined) userByDn.delete(dn);
+        dnsChanged = true;
+      }
+      for (const id of goneGroups) {
+        mirroredGroups.delete(id);
+        delete groups[id];
+        affected.delete(id);
+      }
+    }
+
+    // Groups to read again: the changed ones, groups that held a removed group, and (flattening) every
+    // group containing one of them.
+    const parents = new Map<string, string[]>();
+    for (const [id, node] of Object.entries(groups)) {
+      for (const c of node.children ?? []) {
+        if (!groups[c]) affected.add(id);
+        parents.set(c, [...(parents.get(c) ?? []), id]);
+      }
+    }
+    if (s.nestedGroups === 'flatten') {
+      const queue = [...affected];
+      while (queue.length) for (const p of parents.get(queue.pop()!) ?? []) if (!affected.has(p)) {
+        affected.add(p);
+        queue.push(p);
+      }
+    }
+    const groupByDn = new Map<string, string>();
+    for (const [id, node] of Object.entries(groups)) groupByDn.set(dnKey(node.dn), id);
+    const directCache = new Map<string, Promise<{ users: Set<string>; groups: Set<string>; hidden: boolean }>>();
+    const directOf = (id: string) => {
+      let p = directCache.get(id);
+      if (!p) {
+        p = this.directMembers(conn, groups[id]!.dn, userByDn, groupByDn);
+        directCache.set(id, p);
+      }
+      return p;
+    };
+    let n = 0;
+    await pool(
+      [...affected].filter((g) => groups[g]),
+      s.concurrency,
+      async (group) => {
+        const d = await directOf(group);
+        const node: GroupNode = { dn: groups[group]!.dn };
+        if (d.groups.size) node.children = [...d.groups];
+        if (d.hidden) node.hidden = true;
+        groups[group] = node;
+        let users: Set<string>;
+        if (s.nestedGroups === 'direct') users = d.users;
+        else if (s.nestedMethod === 'inChain' && (d.groups.size || d.hidden)) users = new Set(await this.inChainMembers(conn, node.dn, signal));
+        else {
+          users = new Set(d.users);
+          const seen = new Set([group]);
+          const queue = [...d.groups];
+          while (queue.length) {
+            const g = queue.pop()!;
+            if (seen.has(g) || !groups[g]) continue;
+            seen.add(g);
+            const inner = await directOf(g);
+            for (const u of inner.users) users.add(u);
+            queue.push(...inner.groups);
+          }
+        }
+        await ctx.write(async (w) => {
+          const r = await w.replaceMembers(
+            group,
+            [...users].filter((u) => mirroredUsers.has(u)),
+          );
+          ctx.count({ mirrorMembershipsAdded: r.added, mirrorMembershipsRemoved: r.removed });
+        });
+        ctx.progress({ phase: 'members', done: ++n, total: affected.size });
+      },
+      signal,
+    );
+
+    // memberOf: a changed user's own list of groups (its groups may not have changed on the server).
+    if (s.membership === 'memberOf' && userGroupDns.size) {
+      const ancestors = (id: string, out: Set<string>) => {
+        for (const p of parents.get(id) ?? []) if (!out.has(p)) {
+          out.add(p);
+          if (s.nestedGroups === 'flatten') ancestors(p, out);
+        }
+      };
+      await ctx.write(async (w) => {
+        for (const [user, dns] of userGroupDns) {
+          const set = new Set<string>();
+          for (const dn of dns) {
+            const g = groupByDn.get(dn);
+            if (g === undefined) continue;
+            set.add(g);
+            if (s.nestedGroups === 'flatten') ancestors(g, set);
+          }
+          const r = await w.setUserGroups(user, [...set].filter((g) => mirroredGroups.has(g)));
+          ctx.count({ mirrorMembershipsAdded: r.added, mirrorMembershipsRemoved: r.removed });
+        }
+      });
+    }
+
+    await this.retryConflicts(ctx, conflicts);
+    const next: LdapState = { ...state, marker, groups };
+    await ctx.write(async (w) => {
+      await writeSourceState(w.trx, ctx.connectorId, STATE, next);
+      if (dnsChanged) await writeSourceState(w.trx, ctx.connectorId, DN_STATE, Object.fromEntries(userByDn));
+    });
+    return 'done';
+  }
+
+  /** A group's direct members, read from the server: users and groups by id, and whether others are in it. */
+  private async directMembers(
+    conn: LdapConnection,
+    groupDn: string,
+    userByDn: Map<string, string>,
+    groupByDn: Map<string, string>,
+  ): Promise<{ users: Set<string>; groups: Set<string>; hidden: boolean }> {
+    const s = this.settings;
+    const users = new Set<string>();
+    const groups = new Set<string>();
+    let hidden = false;
+    if (s.membership === 'member') {
+      const [raw] = await conn.search(groupDn, { filter: '(objectClass=*)', scope: 'base', attributes: [conn.memberRequest(s.attributes.member)], unpaged: true });
+      if (!raw) return { users, groups, hidden };
+      for (const value of await conn.completeValues(raw, s.attributes.member)) {
+        const key = dnKey(String(value));
+        const u = userByDn.get(key);
+        if (u !== undefined) users.add(u);
+        else {
+          const g = groupByDn.get(key);
+          if (g !== undefined) groups.add(g);
+          else hidden = true;
+        }
+      }
+    } else {
+      const filter = `(${s.attributes.memberOf}=${escapeValue(groupDn)})`;
+      const signal = new AbortController().signal;
+      for (const id of await this.ids(conn, this.userBase, `(&${s.userFilter}${filter})`, signal)) users.add(id);
+      const byDn = new Map([...groupByDn].map(([dn, id]) => [id, dn]));
+      for (const id of await this.ids(conn, this.groupBase, `(&${s.groupFilter}${filter})`, signal)) if (byDn.has(id)) groups.add(id);
+    }
+    return { users, groups, hidden };
+  }
+
+  // ── one user ───────────────────────────────────────────────────────────────────────────────────
+
+  /** The user entry by username, and the provider groups it is in. Reads only. */
+  searchUser(username: string): Promise<LdapUserSearch> {
+    return this.lookup(username);
+  }
+
+  async lookup(username: string, conn?: LdapConnection): Promise<LdapUserSearch> {
+    const s = this.settings;
+    const c = conn ?? (await this.shared());
+    const filter = `(&${s.userFilter}(${s.attributes.username}=${escapeValue(username)}))`;
+    const entries = await c.search(this.userBase, { filter, attributes: this.userAttrs, binary: this.binary });
+    const raw = entries[0];
+    if (!raw) return { found: false, matches: 0, groups: [] };
+    const e = toEntry(raw);
+    const m = mapUser(e, s);
+    const out: LdapUserSearch = { found: true, matches: entries.length, entry: displayEntry(raw), groups: [] };
+    if ('skip' in m) {
+      out.skipped = m.reason;
+      return out;
+    }
+    out.record = m;
+    out.groups = await this.groupsOf(c, e);
+    return out;
+  }
+
+  /** The groups (in the group base and filter) a user entry is in: direct, or at any depth when flattening. */
+  private async groupsOf(conn: LdapConnection, user: LdapEntry): Promise<{ id: string; name: string; dn: string }[]> {
+    const s = this.settings;
+    const found = new Map<string, { id: string; name: string; dn: string }>();
+    const inBase = (dn: string) => {
+      const base = dnKey(this.groupBase);
+      const key = dnKey(dn);
+      return key === base || key.endsWith(`,${base}`);
+    };
+    const take = (raw: Entry) => {
+      const g = mapGroup(toEntry(raw), s);
+      if (g && !found.has(g.id)) found.set(g.id, { id: g.id, name: String(g.doc.displayName), dn: raw.dn });
+      return g !== undefined;
+    };
+    const attributes = [s.attributes.id, s.attributes.groupName];
+    if (s.nestedGroups === 'flatten' && s.nestedMethod === 'inChain') {
+      const filter = `(&${s.groupFilter}(${s.attributes.member}:${IN_CHAIN}:=${escapeValue(user.dn)}))`;
+      for (const raw of await conn.search(this.groupBase, { filter, attributes, binary: this.binary })) take(raw);
+      return [...found.values()];
+    }
+    // Walk upwards: the groups holding the user, then (flattening) the groups holding those.
+    const seen = new Set<string>();
+    let frontier: string[] = [user.dn];
+    let memberOf: string[] | undefined = s.membership === 'memberOf' ? all(user, s.attributes.memberOf) : undefined;
+    for (let depth = 0; frontier.length && depth < 32; depth++) {
+      const next: string[] = [];
+      if (memberOf) {
+        const parentDns = memberOf;
+        memberOf = [];
+        for (const dn of parentDns) {
+          if (seen.has(dnKey(dn)) || !inBase(dn)) continue;
+          seen.add(dnKey(dn));
+          const [raw] = await conn.search(dn, { filter: s.groupFilter, scope: 'base', attributes: [...attributes, s.attributes.memberOf], binary: this.binary, unpaged: true }).catch(() => []);
+          if (raw && take(raw)) {
+            next.push(raw.dn);
+            memberOf.push(...all(toEntry(raw), s.attributes.memberOf));
+          }
+        }
+      } else {
+        for (const dn of frontier) {
+          const filter = `(&${s.groupFilter}(${s.attributes.member}=${escapeValue(dn)}))`;
+          for (const raw of await conn.search(this.groupBase, { filter, attributes, binary: this.binary })) {
+            if (seen.has(dnKey(raw.dn))) continue;
+            seen.add(dnKey(raw.dn));
+            if (take(raw)) next.push(raw.dn);
+          }
+        }
+      }
+      if (s.nestedGroups === 'direct') break;
+      frontier = next;
+    }
+    return [...found.values()];
+  }
+
+  async user(ctx: PullContext, username: string): Promise<UserLookup> {
+    const found = await this.lookup(username);
+    const existing = await ctx.db.kysely
+      .selectFrom('mirror_users')
+      .select('id')
+      .where('connector_id', '=', ctx.connectorId)
+      .where((eb) => eb.or([eb('user_name_key', '=', foldCase(username)), ...(found.record ? [eb('id', '=', found.record.id)] : [])]))
+      .execute();
+    const drop = async (reason?: string): Promise<UserLookup> => {
+      if (existing.length) await ctx.write(async (w) => ctx.count({ mirrorDeleted: await w.deleteUsers(existing.map((e) => e.id)) }));
+      return reason ? { outOfScope: reason } : {};
+    };
+    if (!found.found) return drop();
+    ctx.count({ fetched: 1 });
+    if (!found.record) return drop(found.skipped);
+    const record = found.record;
+    const conflicts: PulledRecord[] = [];
+    await ctx.write(async (w) => {
+      await w.upsertGroups(found.groups.map((g) => ({ id: g.id, doc: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: g.name } })));
+      await this.writeUsers(ctx, w, [record], conflicts);
+      if (conflicts.length) return;
+      const r = await w.setUserGroups(
+        record.id,
+        found.groups.map((g) => g.id),
+      );
+      ctx.count({ mirrorMembershipsAdded: r.added, mirrorMembershipsRemoved: r.removed });
+    });
+    if (conflicts.length) throw new Error(`the username '${String(record.doc.userName)}' is held by another user of this connector`);
+    return { id: record.id };
+  }
+
+  // ── test connection ────────────────────────────────────────────────────────────────────────────
+
+  async test(): Promise<ConnectionTest> {
+    const s = this.settings;
+    const checks: ConnectionCheck[] = [];
+    let conn: LdapConnection;
+    try {
+      conn = await LdapConnection.open(s, this.password);
+    } catch (e) {
+      const err = classify(e, s.url);
+      const name = err.kind === 'bind' ? 'bind' : err.kind === 'tls' ? 'tls' : 'connect';
+      checks.push({ name, ok: false, message: err.message });
+      return { ok: false, checks, missingPermissions: [], failure: err.kind };
+    }
+    let failure: string | undefined;
+    try {
+      const how = s.url.startsWith('ldaps:') ? 'over TLS (ldaps)' : s.startTls ? 'upgraded with StartTLS' : 'without encryption';
+      checks.push({ name: 'connect', ok: true, message: `connected to ${s.url} ${how}` });
+      checks.push({ name: 'bind', ok: true, message: `bound as ${s.bindDn}` });
+      const root = await conn.rootDse(['supportedControl', 'supportedCapabilities', 'vendorName', 'vendorVersion', 'namingContexts', 'highestCommittedUSN']).catch(() => new Map<string, string[]>());
+      const ad = (root.get('supportedcapabilities') ?? []).includes('1.2.840.113556.1.4.800');
+      const vendor = ad ? 'Active Directory' : [root.get('vendorname')?.[0], root.get('vendorversion')?.[0]].filter(Boolean).join(' ') || 'an LDAP server';
+      const paging = (root.get('supportedcontrol') ?? []).includes('1.2.840.113556.1.4.319');
+      checks.push({ name: 'server', ok: paging, message: `${vendor}; paged results ${paging ? 'supported' : 'NOT advertised: searches over the size limit will fail'}` });
+      if (s.preset === 'activeDirectory' && !ad) checks.push({ name: 'preset', ok: false, message: 'the Active Directory preset is chosen, but the server is not Active Directory: choose the OpenLDAP preset' });
+      if (s.changeTracking === 'usn' && !root.get('highestcommittedusn')) checks.push({ name: 'change tracking', ok: false, message: 'the server has no highestCommittedUSN: change tracking by uSNChanged will not work' });
+      for (const [name, base] of [
+        ['base DN', s.baseDn],
+        ['user base DN', s.userBaseDn],
+        ['group base DN', s.groupBaseDn],
+      ] as const) {
+        if (!base) continue;
+        try {
+          await conn.search(base, { filter: '(objectClass=*)', scope: 'base', attributes: ['1.1'], unpaged: true });
+          checks.push({ name, ok: true, message: `${base} exists` });
+        } catch (e) {
+          const err = classify(e, s.url, `the ${name} ${base}`);
+          failure ??= err.kind;
+          checks.push({ name, ok: false, message: err.kind === 'base-dn' ? `the ${name} ${base} was not found on the server` : err.message });
+        }
+      }
+      if (!failure) {
+        const sample = async (name: string, base: string, filter: string, attributes: string[], required: string[]) => {
+          try {
+            const pages = conn.pages(base, { filter, attributes, binary: this.binary });
+            const firstPage = (await pages.next()).value as Entry[] | undefined;
+            await pages.return(undefined);
+            const list = firstPage ?? [];
+            const missing = required.filter((a) => list.length > 0 && !list.some((x) => first(toEntry(x), a) !== undefined));
+            const count = list.length >= s.pageSize ? `at least ${list.length}` : String(list.length);
+            if (missing.length) checks.push({ name, ok: false, message: `found ${count} entries, but none has ${missing.join(', ')}: check the attribute names (and that the bind account may read them)` });
+            else if (list.length) checks.push({ name, ok: true, message: `found ${count} ${name} with ${filter}` });
+            // no users is a mistake; no groups may be one (a directory without groups can still sync users)
+            else checks.push({ name, ok: name !== 'users', message: `no ${name} match ${filter} under ${base}${name === 'users' ? '' : ': check the group filter and base DN if groups were expected'}` });
+          } catch (e) {
+            const err = classify(e, s.url, `searching ${name}`);
+            failure ??= err.kind;
+            checks.push({ name, ok: false, message: err.message });
+          }
+        };
+        await sample('users', this.userBase, s.userFilter, this.userAttrs, [s.attributes.id, s.attributes.username]);
+        await sample('groups', this.groupBase, s.groupFilter, [s.attributes.id, s.attributes.groupName], [s.attributes.id, s.attributes.groupName]);
+      }
+    } finally {
+      conn.close();
+    }
+    return { ok: checks.every((c) => c.ok), checks, missingPermissions: [], ...(failure ? { failure } : {}) };
+  }
+}
+
+/** The LDAP source's state, for tests and the admin API. */
+export async function ldapState(db: Db, connectorId: string): Promise<LdapState | undefined> {
+  return readSourceState<LdapState>(db, connectorId, STATE);
+}

@@ -1,0 +1,49 @@
+// A TCP proxy that passes a connection through until a number of bytes has come back from the server, then
+// drops every connection and refuses new ones: a server that goes away in the middle of a conversation.
+
+import net from 'node:net';
+
+export interface CutProxy {
+  port: number;
+  /** bytes passed from the server so far */
+  passed(): number;
+  close(): Promise<void>;
+}
+
+export async function startCutProxy(target: { host?: string; port: number }, cutAfterBytes: number): Promise<CutProxy> {
+  let passed = 0;
+  let cut = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    if (cut) return client.destroy();
+    const upstream = net.connect(target.port, target.host ?? '127.0.0.1');
+    sockets.add(client).add(upstream);
+    const drop = () => {
+      cut = true;
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    };
+    client.on('data', (d) => upstream.write(d));
+    upstream.on('data', (d) => {
+      passed += d.length;
+      if (passed > cutAfterBytes) return drop();
+      client.write(d);
+    });
+    for (const s of [client, upstream]) {
+      s.on('error', () => {});
+      s.on('close', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    passed: () => passed,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
