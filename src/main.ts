@@ -23,7 +23,7 @@ import { isPullKind, openSource, prepareSource, redactSource, secretFields, stor
 import type { Progress } from './sync/source.ts';
 import type { SecretBox } from './store/secrets.ts';
 import { loadSecretKeys } from './store/secrets.ts';
-import type { PullMode, RunHandle, RunOutcome } from './sync/pull.ts';
+import type { PullMode, RunHandle, RunOutcome, UserSearchReport } from './sync/pull.ts';
 import { BusyError, PullRunner } from './sync/pull.ts';
 
 const actor = `cli:${os.userInfo().username}`;
@@ -113,16 +113,16 @@ export function buildCli(): Command {
     );
   connector
     .command('create <name>')
-    .description('create a connector (a SCIM connector also gets a token, shown once; a Graph connector needs --source)')
+    .description('create a connector (a SCIM connector also gets a token, shown once; a Graph or LDAP connector needs --source)')
     .option('--id <id>', 'connector id (lower-case letters, digits, dashes); random when omitted')
     .option('--kind <kind>', 'scim, graph or ldap', 'scim')
-    .option('--source <file>', 'graph: the source settings with the client secret (a JSON file, or - for standard input)')
+    .option('--source <file>', 'graph, ldap: the source settings with the client secret or bind password (a JSON file, or - for standard input)')
     .action((name: string, o: { id?: string; kind: string; source?: string }) =>
       withStore(async (db, config) => {
         const store = new ConnectorStore(db);
         const kind = o.kind as ConnectorKind;
         if (!isPullKind(kind)) {
-          if (o.source) throw new UserError(`--source is for pull connectors (--kind graph), not for ${kind} connectors`, 1);
+          if (o.source) throw new UserError(`--source is for pull connectors (--kind graph or ldap), not for ${kind} connectors`, 1);
           const c = await store.create({ ...(o.id ? { id: o.id } : {}), name, kind }, actor);
           console.log(`created connector ${c.id} (${c.kind})`);
           if (c.kind === 'scim') {
@@ -350,6 +350,28 @@ export function buildCli(): Command {
     );
 
   program
+    .command('search-user <connector> <username>')
+    .description("test user search: show a user's entry at the provider, the record usersync makes of it, and the directory user and groups the current rules would give it; changes nothing")
+    .option('--json', 'print the whole result as JSON')
+    .action((connectorId: string, username: string, o: { json?: boolean }) =>
+      withStore(async (db, config) => {
+        await pullKind(new ConnectorStore(db), connectorId, 1);
+        const { runner, reconciler } = pullRunner(db, config);
+        try {
+          const result = await runner.searchUser(connectorId, username.trim());
+          if (!result) throw new UserError(`connector '${connectorId}' has no test user search`, 1);
+          await audit(db.kysely, actor, 'connector.search-user', connectorId, { username, found: result.found });
+          if (o.json) console.log(JSON.stringify(result, null, 2));
+          else console.log(describeUserSearch(username, result));
+          if (!result.found) process.exitCode = 1;
+        } finally {
+          await runner.stop();
+          await reconciler.stop();
+        }
+      }),
+    );
+
+  program
     .command('test <connector>')
     .description("check a pull connector's credentials, permissions and scope, and name what is missing")
     .action((connectorId: string) =>
@@ -420,11 +442,33 @@ function issueLines(e: SettingsError): string {
   return e.errors.map((i) => `  ${i.path || '(the whole document)'}: ${i.message}${i.position !== undefined ? ` (at position ${i.position})` : ''}`).join('\n');
 }
 
+/** The test user search as an administrator reads it in a terminal. */
+function describeUserSearch(username: string, r: UserSearchReport): string {
+  if (!r.found) return `no user '${username}' at the provider (searched with the connector's user base and filter)`;
+  const lines: string[] = [];
+  if (r.matches > 1) lines.push(`${r.matches} entries match '${username}'; the first is shown`);
+  if (r.entry) {
+    lines.push(`entry${r.entry.dn ? ` ${r.entry.dn}` : ''}`);
+    for (const [name, values] of Object.entries(r.entry.attributes)) lines.push(`  ${name}: ${values.join(' | ')}`);
+  }
+  if (!r.record) return [...lines, `not synced: ${r.skipped ?? 'left out by the source'}`].join('\n');
+  lines.push(`record ${r.record.id}`, ...JSON.stringify(r.record.doc, null, 2).split('\n').map((l) => `  ${l}`));
+  lines.push(`provider groups (${r.groups.length}): ${r.groups.map((g) => g.name).join(', ') || 'none'}`);
+  const d = r.directory;
+  if (!d || !d.inScope || !d.user) return [...lines, `directory: not synced (${d?.reason ?? 'left out'})`].join('\n');
+  const u = d.user;
+  lines.push(`directory user: ${u.username} <${u.email ?? 'no e-mail'}> "${u.displayName}" ${u.active ? 'active' : 'inactive'}${d.existing ? (d.existing.sameRecord ? ' (exists, this record)' : ` (the directory has '${d.existing.username}' already, owned by ${d.existing.ownedBy ?? 'no connector'})`) : ' (would be created)'}`);
+  for (const [name, value] of Object.entries(u.attributes)) lines.push(`  ${name}: ${value}`);
+  lines.push(`directory groups (${d.groups.length}):`, ...d.groups.map((g) => `  ${g.name}  (${g.because})`));
+  if (d.excluded.length) lines.push('left out:', ...d.excluded.map((g) => `  ${g.name}  (${g.reason})`));
+  return lines.join('\n');
+}
+
 /** The kind of a pull connector; a clear error for a missing or SCIM connector. */
 async function pullKind(store: ConnectorStore, connectorId: string, exitCode: number): Promise<PullKind> {
   const c = await store.get(connectorId);
   if (!c) throw new UserError(`no connector '${connectorId}'`, exitCode);
-  if (!isPullKind(c.kind)) throw new UserError(`connector '${connectorId}' is a ${c.kind} connector: it has no source to read (this command is for pull connectors such as --kind graph)`, exitCode);
+  if (!isPullKind(c.kind)) throw new UserError(`connector '${connectorId}' is a ${c.kind} connector: it has no source to read (this command is for pull connectors: --kind graph or ldap)`, exitCode);
   return c.kind;
 }
 
