@@ -172,6 +172,13 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function checkFilter(filter: string): string | undefined {
   if (!/^\(.*\)$/s.test(filter.trim())) return 'must be an LDAP filter in parentheses, e.g. (objectClass=person)';
+  // values escape parentheses (\28, \29), so the bare ones must balance; the parser lets a missing one pass
+  let depth = 0;
+  for (const c of filter) {
+    depth += c === '(' ? 1 : c === ')' ? -1 : 0;
+    if (depth < 0) break;
+  }
+  if (depth !== 0) return 'is not a valid LDAP filter: its parentheses do not balance';
   try {
     FilterParser.parseString(filter.trim());
     return undefined;
