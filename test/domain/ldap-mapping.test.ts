@@ -56,7 +56,7 @@ describe('LDAP settings', () => {
         'bindPassword: is required',
         'baseDn: must be a distinguished name such as OU=People,DC=example,DC=com',
         'userFilter: must be an LDAP filter in parentheses, e.g. (objectClass=person)',
-        expect.stringMatching(/^groupFilter: is not a valid LDAP filter/),
+        'groupFilter: is not a valid LDAP filter: its parentheses do not balance',
         "attributes.colour: unknown attribute role 'colour'",
         'attributes.id: must be an attribute name (letters, digits, -) or OID',
         'pageSize: must be a whole number from 10 to 5000',
