@@ -1,5 +1,6 @@
 // A TCP proxy that passes a connection through until a number of bytes has come back from the server, then
 // drops every connection and refuses new ones: a server that goes away in the middle of a conversation.
+// `drop()` cuts the open connections but keeps accepting: a server that restarted, or an idle timeout.
 
 import net from 'node:net';
 
@@ -7,6 +8,8 @@ export interface CutProxy {
   port: number;
   /** bytes passed from the server so far */
   passed(): number;
+  /** close the open connections; new ones are still accepted (unless the byte limit was reached) */
+  drop(): void;
   close(): Promise<void>;
 }
 
@@ -41,6 +44,10 @@ export async function startCutProxy(target: { host?: string; port: number }, cut
   return {
     port: (server.address() as net.AddressInfo).port,
     passed: () => passed,
+    drop: () => {
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -671,9 +671,19 @@ export class LdapSource implements PullSource {
     return this.lookup(username);
   }
 
-  async lookup(username: string, conn?: LdapConnection): Promise<LdapUserSearch> {
+  /** On the kept connection; once more on a new one when the server dropped it (restarted, idle timeout). */
+  async lookup(username: string): Promise<LdapUserSearch> {
+    try {
+      return await this.lookupOn(await this.shared(), username);
+    } catch (e) {
+      if (!(e instanceof LdapError) || !['unreachable', 'timeout'].includes(e.kind)) throw e;
+      this.close();
+      return this.lookupOn(await this.shared(), username);
+    }
+  }
+
+  private async lookupOn(c: LdapConnection, username: string): Promise<LdapUserSearch> {
     const s = this.settings;
-    const c = conn ?? (await this.shared());
     const filter = `(&${s.userFilter}(${s.attributes.username}=${escapeValue(username)}))`;
     const entries = await c.search(this.userBase, { filter, attributes: this.userAttrs, binary: this.binary });
     const raw = entries[0];
@@ -791,7 +801,7 @@ export class LdapSource implements PullSource {
     }
     let failure: string | undefined;
     try {
-      const how = s.url.startsWith('ldaps:') ? 'over TLS (ldaps)' : s.startTls ? 'upgraded with StartTLS' : 'without encryption';
+      const how = s.url.startsWith('ldaps:') ? 'over TLS (ldaps)' : s.startTls ? 'upgraded with StartTLS' : 'without encryption: the bind password crosses the network in clear (use ldaps:// or StartTLS)';
       checks.push({ name: 'connect', ok: true, message: `connected to ${s.url} ${how}` });
       checks.push({ name: 'bind', ok: true, message: `bound as ${s.bindDn}` });
       const root = await conn.rootDse(['supportedControl', 'supportedCapabilities', 'vendorName', 'vendorVersion', 'namingContexts', 'highestCommittedUSN']).catch(() => new Map<string, string[]>());

@@ -153,6 +153,21 @@ describe.each(DIALECTS)('LDAP pull from slapd on %s', (dialect) => {
     expect(res.body.user.groups).toEqual((await rig.serverView()).get(userUid(3))!.groups);
   });
 
+  it('sync on login survives the server dropping its kept connection', async () => {
+    const proxy = await startCutProxy({ port: rig.ldap.port }, Infinity);
+    try {
+      await rig.createConnector('via-proxy', { url: `ldap://127.0.0.1:${proxy.port}` });
+      const first = await rig.api('/connectors/via-proxy/search-user', { method: 'POST', body: { username: userUid(3) } });
+      expect(first.body.found).toBe(true);
+      proxy.drop();
+      const again = await rig.api('/connectors/via-proxy/search-user', { method: 'POST', body: { username: userUid(4) } });
+      expect(again.status).toBe(200);
+      expect(again.body.found).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('keeps the bind password sealed and shows it only as set', async () => {
     const shown = await rig.api('/connectors/corp/source');
     expect(shown.body.bindPassword).toEqual({ set: true });
