@@ -75,8 +75,8 @@ async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promi
 }
 
 /** A value inside a filter: RFC 4515 escapes. */
-// eslint-disable-next-line no-control-regex -- NUL must be escaped in filter values (RFC 4515)
 export function escapeValue(v: string): string {
+  // eslint-disable-next-line no-control-regex -- NUL must be escaped in filter values
   return v.replace(/[\\*()\u0000]/g, (c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
