@@ -453,6 +453,8 @@ export class LdapSource implements PullSource {
     // Changed users in scope.
     const changedUsers = new Set<string>();
     const userGroupDns = new Map<string, string[]>();
+    /** users new to the mirror: moved into the base or now matching the filter, their groups unchanged */
+    const arrived = new Map<string, LdapEntry>();
     for await (const page of conn.pages(this.userBase, { filter: `(&${s.userFilter}${changed})`, attributes: this.userAttrs, binary: this.binary })) {
       stopIfAborted(signal);
       const records = this.mapUsers(ctx, page, (id, e) => {
@@ -465,6 +467,7 @@ export class LdapSource implements PullSource {
           dnsChanged = true;
         }
         if (s.membership === 'memberOf') userGroupDns.set(id, all(e, s.attributes.memberOf).map(dnKey));
+        else if (!mirroredUsers.has(id)) arrived.set(id, e);
       });
       ctx.count({ fetched: page.length });
       await ctx.write((w) => this.writeUsers(ctx, w, records, conflicts));
@@ -594,6 +597,22 @@ export class LdapSource implements PullSource {
           ctx.count({ mirrorMembershipsAdded: r.added, mirrorMembershipsRemoved: r.removed });
         });
         ctx.progress({ phase: 'members', done: ++n, total: affected.size });
+      },
+      signal,
+    );
+
+    // A user new to the mirror may be in groups that did not change (it moved into the base, or matches
+    // the filter now): its groups are looked up from the user's side, which also covers the groups read
+    // again above.
+    await pool(
+      [...arrived],
+      s.concurrency,
+      async ([id, entry]) => {
+        const found = (await this.groupsOf(conn, entry)).map((g) => g.id).filter((g) => mirroredGroups.has(g));
+        await ctx.write(async (w) => {
+          const r = await w.setUserGroups(id, found);
+          ctx.count({ mirrorMembershipsAdded: r.added, mirrorMembershipsRemoved: r.removed });
+        });
       },
       signal,
     );

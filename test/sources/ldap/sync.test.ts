@@ -92,6 +92,9 @@ describe.each(DIALECTS)('LDAP pull from slapd on %s', (dialect) => {
     await l.modify(`dn: cn=${groupCn(GROUPS - 1)},${l.groupsDn}\nchangetype: modify\nadd: member\nmember: uid=newcomer,${l.peopleDn}\n`);
     await l.modify(`dn: uid=${userUid(5)},${l.peopleDn}\nchangetype: modrdn\nnewrdn: uid=renamed5\ndeleteoldrdn: 1\n`);
     await l.delete(`uid=${userUid(7)},${l.peopleDn}`);
+    // an entry that comes into the user base from elsewhere keeps its groups, which do not change
+    await l.add(`dn: ou=contractors,${l.baseDn}\nobjectClass: organizationalUnit\nou: contractors\n`);
+    await l.modify(`dn: uid=${userUid(9)},${l.peopleDn}\nchangetype: modrdn\nnewrdn: uid=${userUid(9)}\ndeleteoldrdn: 0\nnewsuperior: ou=contractors,${l.baseDn}\n`);
     await l.modify(`dn: uid=${userUid(8)},${l.peopleDn}\nchangetype: modify\nadd: pwdAccountLockedTime\npwdAccountLockedTime: 000001010000Z\n`);
     // refint rewrites member values after a rename or delete asynchronously: wait until the server settled
     for (let i = 0; i < 50; i++) {
@@ -99,10 +102,26 @@ describe.each(DIALECTS)('LDAP pull from slapd on %s', (dialect) => {
       if (view.has('renamed5') && !view.has(userUid(7))) break;
       await new Promise((r) => setTimeout(r, 100));
     }
+    const prepared = await rig.sync('corp');
+    expect(prepared.status).toBe('succeeded');
+    expect((await byUsername(rig, 'corp')).get(userUid(9))!.active).toBe(false);
+    await l.modify(`dn: uid=${userUid(9)},ou=contractors,${l.baseDn}\nchangetype: modrdn\nnewrdn: uid=${userUid(9)}\ndeleteoldrdn: 0\nnewsuperior: ${l.peopleDn}\n`);
     const out = await rig.sync('corp');
     expect(out.status).toBe('succeeded');
     const run = await rig.api(`/runs/${out.runId}`);
     expect(run.body.log.map((x: { message: string }) => x.message).join('\n')).toMatch(/delta round/);
+    // in the mirror (the directory kept the deactivated user's groups anyway)
+    const id9 = [...before.entries()].find(([, u]) => u.username === userUid(9))![0];
+    const rows9 = await rig.server.store.db.kysely
+      .selectFrom('mirror_members as m')
+      .innerJoin('mirror_groups as g', (j) => j.onRef('g.id', '=', 'm.group_id').onRef('g.connector_id', '=', 'm.connector_id'))
+      .select('g.resource')
+      .where('m.connector_id', '=', 'corp')
+      .where('m.member_id', '=', id9)
+      .execute();
+    const server9 = (await rig.serverView()).get(userUid(9))!.groups;
+    expect(server9.length).toBeGreaterThan(0);
+    expect(rows9.map((r) => String(JSON.parse(r.resource).displayName)).sort()).toEqual(server9);
     await expectDirectoryMatchesServer(rig, 'corp');
     const after = await rig.directoryUsers('corp');
     expect(after.get(renamedId)?.username).toBe('renamed5');
