@@ -7,7 +7,7 @@ import { SettingsError } from '../../src/domain/settings-validate.ts';
 import { DEFAULT_SETTINGS } from '../../src/domain/settings.ts';
 import { previewUser } from '../../src/domain/rules.ts';
 import { readKey, redactLdapSource, validateLdapSource } from '../../src/sources/ldap/config.ts';
-import { dnKey, guidToFilterValue, guidToString, isDisabled, mapGroup, mapUser, parseRange, sidToString, toEntry } from '../../src/sources/ldap/map.ts';
+import { dnKey, guidToString, isDisabled, mapGroup, mapUser, parseRange, sidToString, toEntry } from '../../src/sources/ldap/map.ts';
 import { escapeValue } from '../../src/sources/ldap/source.ts';
 
 const AD = { url: 'ldaps://dc1.corp.example:636', bindDn: 'CN=sync,OU=Service,DC=corp,DC=example', bindPassword: 'pw', baseDn: 'DC=corp,DC=example' };
@@ -90,10 +90,9 @@ describe('LDAP settings', () => {
 });
 
 describe('LDAP values', () => {
-  it('turns objectGUID bytes into the canonical string and back into a filter value', () => {
+  it('turns objectGUID bytes into the canonical string', () => {
     const bytes = Buffer.from('9f59c878243 0c34eb12fd307527f8aa5'.replace(/ /g, ''), 'hex');
     expect(guidToString(bytes)).toBe('78c8599f-3024-4ec3-b12f-d307527f8aa5');
-    expect(guidToFilterValue('78c8599f-3024-4ec3-b12f-d307527f8aa5')).toBe('\\9f\\59\\c8\\78\\24\\30\\c3\\4e\\b1\\2f\\d3\\07\\52\\7f\\8a\\a5');
   });
 
   it('turns a binary SID into S-1-5-21-…', () => {

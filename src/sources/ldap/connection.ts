@@ -131,33 +131,45 @@ export class LdapConnection {
    * slices (AD: `member;range=0-1499`), the rest is asked for slice by slice from where the last ended.
    */
   async completeValues(entry: Entry, attribute: string): Promise<(string | Buffer)[]> {
-    const lower = attribute.toLowerCase();
-    let values: (string | Buffer)[] = [];
-    let next: number | null = null;
-    for (const [key, v] of Object.entries(entry)) {
-      const list = Array.isArray(v) ? (v as (string | Buffer)[]) : [v as string | Buffer];
-      if (key.toLowerCase() === lower) values = values.concat(list);
-      else {
-        const range = parseRange(key, attribute);
-        if (!range) continue;
-        values = values.concat(list);
-        next = range.high === null ? null : range.high + 1;
-      }
-    }
+    const first = this.slice(entry, attribute);
+    let values = first.values;
+    let next = first.next;
     for (let guard = 0; next !== null && guard < 100_000; guard++) {
       const want = this.settings.rangeSize ? `${attribute};range=${next}-${next + this.settings.rangeSize - 1}` : `${attribute};range=${next}-*`;
-      const [slice] = await this.search(entry.dn, { filter: '(objectClass=*)', scope: 'base', attributes: [want], unpaged: true });
-      if (!slice) break;
-      let advanced: number | null = null;
-      for (const [key, v] of Object.entries(slice)) {
-        const range = parseRange(key, attribute);
-        if (!range) continue;
-        values = values.concat(Array.isArray(v) ? (v as (string | Buffer)[]) : [v as string | Buffer]);
-        advanced = range.high === null ? null : range.high + 1;
-      }
-      next = advanced;
+      const [more] = await this.search(entry.dn, { filter: '(objectClass=*)', scope: 'base', attributes: [want], unpaged: true });
+      if (!more) break;
+      const slice = this.slice(more, attribute);
+      values = values.concat(slice.values);
+      // a server that sends nothing new would loop for ever
+      next = slice.next !== null && slice.next > next ? slice.next : null;
     }
     return values;
+  }
+
+  /**
+   * The values of one answer, and where the next slice starts (null: none). ldapts also lists every
+   * requested attribute the server did not send, empty: `member;range=300-399: []` beside the
+   * `member;range=300-*` that holds the values. A range ending in `*` is the last.
+   */
+  private slice(entry: Entry, attribute: string): { values: (string | Buffer)[]; next: number | null } {
+    const lower = attribute.toLowerCase();
+    let values: (string | Buffer)[] = [];
+    let last = false;
+    let high = -1;
+    for (const [key, v] of Object.entries(entry)) {
+      const list = Array.isArray(v) ? (v as (string | Buffer)[]) : [v as string | Buffer];
+      if (key.toLowerCase() === lower) {
+        values = values.concat(list);
+        continue;
+      }
+      const range = parseRange(key, attribute);
+      if (!range) continue;
+      if (range.high === null) last = true;
+      if (list.length === 0) continue;
+      values = values.concat(list);
+      if (range.high !== null) high = Math.max(high, range.high);
+    }
+    return { values, next: last || high < 0 ? null : high + 1 };
   }
 
   /** The attribute to ask for when a member list should come in client-sized slices (rangeSize set). */

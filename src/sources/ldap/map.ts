@@ -31,15 +31,6 @@ export function guidToString(b: Buffer): string {
   return [hex([3, 2, 1, 0]), hex([5, 4]), hex([7, 6]), hex([8, 9]), hex([10, 11, 12, 13, 14, 15])].join('-');
 }
 
-/** The canonical GUID string → the escaped bytes a filter needs, e.g. (objectGUID=\9f\59…). */
-export function guidToFilterValue(guid: string): string {
-  const h = guid.replace(/-/g, '').toLowerCase();
-  if (!/^[0-9a-f]{32}$/.test(h)) throw new Error(`'${guid}' is not a GUID`);
-  const byte = (i: number) => h.slice(i * 2, i * 2 + 2);
-  const order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
-  return order.map((i) => `\\${byte(i)}`).join('');
-}
-
 /** A binary SID → S-1-5-21-… */
 export function sidToString(b: Buffer): string {
   if (b.length < 8) return b.toString('hex');

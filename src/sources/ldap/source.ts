@@ -3,11 +3,10 @@
 // or a walk of the groups read), and writes the mirror a page at a time; removals come only at the end, so
 // a read that fails half-way removes nobody. Between full reads, a change round reads what changed since
 // the marker taken before the last read (AD uSNChanged from the RootDSE, or modifyTimestamp), finds
-// deletions (AD tombstones, or a list of ids), and reads the changed groups, and the groups containing
-// them, again. A full read runs at least every fullSyncHours.
+// deletions by listing the ids in scope (ordinary accounts do not see AD's tombstones), and reads the
+// changed groups, and the groups containing them, again. A full read runs at least every fullSyncHours.
 
 import type { Entry } from 'ldapts';
-import { Control } from 'ldapts';
 import type { Db } from '../../store/db.ts';
 import type { MirrorWriter, PulledRecord } from '../../store/mirror-writer.ts';
 import { mirrorIds, readSourceState, writeSourceState } from '../../store/mirror-writer.ts';
@@ -26,7 +25,6 @@ const DN_STATE = 'ldap-dns';
 /** member rows written per transaction while a full read stores memberships */
 const MEMBER_ROWS_PER_WRITE = 20_000;
 const IN_CHAIN = '1.2.840.113556.1.4.1941';
-const SHOW_DELETED = '1.2.840.113556.1.4.417';
 /** entries changed this close before a change round are read again: server and service clocks may differ */
 const TIMESTAMP_MARGIN_MS = 5 * 60_000;
 
@@ -243,9 +241,9 @@ export class LdapSource implements PullSource {
     return out;
   }
 
-  private async ids(conn: LdapConnection, base: string, filter: string, signal: AbortSignal, controls?: Control[]): Promise<Set<string>> {
+  private async ids(conn: LdapConnection, base: string, filter: string, signal: AbortSignal): Promise<Set<string>> {
     const out = new Set<string>();
-    for await (const page of conn.pages(base, { filter, attributes: [this.settings.attributes.id], binary: this.binary, ...(controls ? { controls } : {}) })) {
+    for await (const page of conn.pages(base, { filter, attributes: [this.settings.attributes.id], binary: this.binary })) {
       stopIfAborted(signal);
       for (const raw of page) {
         const id = first(toEntry(raw), this.settings.attributes.id);
@@ -499,25 +497,15 @@ export class LdapSource implements PullSource {
       for (const r of records) mirroredGroups.add(r.id);
     }
 
-    // Gone: deleted, moved out of the bases, or no longer matching the filters.
+    // Gone: deleted, moved out of the bases, or no longer matching the filters. Neither uSNChanged nor
+    // modifyTimestamp shows a deletion to an ordinary account (AD keeps tombstones from it), so the ids in
+    // scope now are listed and compared with the mirror's: one cheap paged search each.
     const goneUsers: string[] = [];
     const goneGroups: string[] = [];
-    if (since.kind === 'usn') {
-      // Every changed object of the domain, tombstones included (where the account may read them).
-      const root = await conn.rootDse(['defaultNamingContext']);
-      const context = root.get('defaultnamingcontext')?.[0] ?? s.baseDn;
-      const touched = await this.ids(conn, context, changed, signal, [new Control(SHOW_DELETED, { critical: false })]);
-      for (const id of touched) {
-        if (mirroredUsers.has(id) && !changedUsers.has(id)) goneUsers.push(id);
-        if (mirroredGroups.has(id) && !affected.has(id)) goneGroups.push(id);
-      }
-    } else {
-      // modifyTimestamp cannot see deletions: the ids in scope now, against the mirror's
-      const users = await this.ids(conn, this.userBase, s.userFilter, signal);
-      const present = await this.ids(conn, this.groupBase, s.groupFilter, signal);
-      for (const id of mirroredUsers) if (!users.has(id)) goneUsers.push(id);
-      for (const id of mirroredGroups) if (!present.has(id)) goneGroups.push(id);
-    }
+    const users = await this.ids(conn, this.userBase, s.userFilter, signal);
+    const present = await this.ids(conn, this.groupBase, s.groupFilter, signal);
+    for (const id of mirroredUsers) if (!users.has(id)) goneUsers.push(id);
+    for (const id of mirroredGroups) if (!present.has(id)) goneGroups.push(id);
     if (goneUsers.length || goneGroups.length) {
       await ctx.write(async (w) => {
         const n = (await w.deleteUsers(goneUsers)) + (await w.deleteGroups(goneGroups));
