@@ -3,6 +3,7 @@
 // administrator checks: who is in the directory, in which groups, active or not, after full reads and
 // change rounds, when the server fails, and what the test actions say.
 
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS } from '../../support/store.ts';
 import { generateDirectoryLdif, userUid, groupCn } from '../../support/slapd/ldif.ts';
@@ -272,6 +273,20 @@ describe('LDAP connection problems, each named', () => {
     const r = await test('unreachable', { url: 'ldap://127.0.0.1:1', connectTimeoutSeconds: 2 });
     expect(r).toMatchObject({ ok: false, failure: 'unreachable' });
     expect(r.checks[0].message).toMatch(/cannot reach ldap:\/\/127\.0\.0\.1:1/);
+  });
+
+  it('a server that accepts the connection but never answers is a timeout, after timeoutSeconds', async () => {
+    const silent = net.createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const started = Date.now();
+      const r = await test('silent', { url: `ldap://127.0.0.1:${(silent.address() as net.AddressInfo).port}`, timeoutSeconds: 1 });
+      expect(r).toMatchObject({ ok: false, failure: 'timeout' });
+      expect(r.checks[0].message).toMatch(/did not answer in time/);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      silent.close();
+    }
   });
 
   it('a certificate the settings do not trust is "TLS failed"', async () => {
