@@ -11,6 +11,9 @@
 //   npm run bench -- graph              instead: the Microsoft Graph pull source against the emulator — full
 //                                       sync, unchanged re-sync, delta round, sync of one user, bare-store
 //                                       baseline (bench/graph-sync.ts; `--pg` adds PostgreSQL, `--profile`)
+//   npm run bench -- ldap               instead: the LDAP pull source against slapd (50,000 users, 5,000 groups) —
+//                                       full sync, unchanged re-sync, incremental rounds, bare ldapts read
+//                                       baseline (bench/ldap-sync.ts; `--pg` adds PostgreSQL, `--profile`)
 //   npm run bench -- --profile          the same scenarios with a CPU profile of the server processes
 //                                       (and of ours while the reconciler catches up after a slice);
 //                                       writes bench/results/<date>-<hostname>-profile.md (figures
@@ -32,6 +35,7 @@ import { summarise } from './lib/profile.ts';
 import { userBody } from './lib/seed.ts';
 import { runReevaluate } from './reevaluate.ts';
 import { runGraphSync } from './graph-sync.ts';
+import { runLdapSync } from './ldap-sync.ts';
 import { machine } from './lib/machine.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -261,6 +265,7 @@ function patchAdd(groupId: string, userId: string): RequestShape {
 
 async function main(): Promise<void> {
   if (process.argv.includes('graph')) return runGraphSync();
+  if (process.argv.includes('ldap')) return runLdapSync();
   if (process.argv.includes('reevaluate')) {
     // the rules benchmark: 100,000 users with 1,000,000 memberships re-evaluated after a settings change
     const text = await runReevaluate();
