@@ -8,6 +8,8 @@ export interface Config {
   databaseSchema?: string;
   /** a run whose instance stopped renewing it is taken over (aborted) after this long */
   runStaleMs: number;
+  /** how much the JavaScript heap may grow after each full collection, in percent; 0: V8's own choice */
+  heapGrowthPercent: number;
   /** where the secret key file lives (default: beside the SQLite database, else ./data) */
   dataDir: string;
   sqliteSynchronous: 'NORMAL' | 'FULL';
@@ -49,6 +51,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.DATABASE_URL || path.join('data', 'usersync.db'),
     dataDir: '',
     runStaleMs: int(env, 'RUN_STALE_SECONDS', 30, 3) * 1000,
+    heapGrowthPercent: int(env, 'HEAP_GROWTH_PERCENT', 10, 0),
     sqliteSynchronous: sync,
     host: env.HOST || '127.0.0.1',
     port: int(env, 'PORT', 8080),

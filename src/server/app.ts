@@ -1,6 +1,7 @@
 // The HTTP service: health endpoints and the SCIM endpoints of every connector.
 
 import fs from 'node:fs';
+import v8 from 'node:v8';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.ts';
@@ -41,7 +42,17 @@ export interface ServiceOptions {
   bulkMarkThreshold?: number;
 }
 
+/**
+ * A full sync allocates a great deal that dies young; left to itself V8 lets the heap grow up to fourfold
+ * between full collections, so a 50,000-user read peaked at 450 MB with under 80 MB live. Growing by a
+ * small step keeps the peak near what is live, for a few percent more time spent collecting.
+ */
+function limitHeapGrowth(percent: number): void {
+  if (percent > 0) v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
+}
+
 export async function buildService(db: Db, config: Config, opts: ServiceOptions = {}): Promise<Service> {
+  limitHeapGrowth(config.heapGrowthPercent);
   const https =
     config.tlsCertFile && config.tlsKeyFile
       ? { cert: fs.readFileSync(config.tlsCertFile), key: fs.readFileSync(config.tlsKeyFile), minVersion: 'TLSv1.2' as const }

@@ -177,3 +177,42 @@ export class LdapConnection {
     return this.settings.rangeSize ? `${attribute};range=0-${this.settings.rangeSize - 1}` : attribute;
   }
 }
+
+/**
+ * More bound connections for work in parallel. OpenLDAP allows one paged search at a time per connection
+ * (a second one's cookie is refused as "invalid or old"), so searches that run side by side each take a
+ * connection of their own, opened on first need and kept for the run.
+ */
+export class ConnectionPool {
+  private readonly idle: LdapConnection[] = [];
+  private readonly opened: LdapConnection[] = [];
+
+  constructor(private readonly open: () => Promise<LdapConnection>) {}
+
+  async use<T>(work: (conn: LdapConnection) => Promise<T>): Promise<T> {
+    let conn = this.idle.pop();
+    if (!conn) {
+      conn = await this.open();
+      this.opened.push(conn);
+    }
+    let broken = false;
+    try {
+      return await work(conn);
+    } catch (e) {
+      // a dropped connection (the server restarted, an idle timeout) is not handed out again
+      broken = e instanceof LdapError && (e.kind === 'unreachable' || e.kind === 'timeout');
+      throw e;
+    } finally {
+      if (broken) {
+        conn.close();
+        this.opened.splice(this.opened.indexOf(conn), 1);
+      } else this.idle.push(conn);
+    }
+  }
+
+  close(): void {
+    for (const c of this.opened) c.close();
+    this.opened.length = 0;
+    this.idle.length = 0;
+  }
+}

@@ -15,7 +15,7 @@ import type { ScimDoc } from '../../domain/scim/resource.ts';
 import type { ConnectionCheck, ConnectionTest, DeltaOutcome, PullContext, PullSource, UserLookup } from '../../sync/source.ts';
 import type { LdapSourceSettings } from './config.ts';
 import { groupAttributes, readKey, userAttributes } from './config.ts';
-import { LdapConnection, LdapError, classify } from './connection.ts';
+import { ConnectionPool, LdapConnection, LdapError, classify } from './connection.ts';
 import type { LdapEntry } from './map.ts';
 import { BINARY_ATTRIBUTES, all, displayEntry, dnKey, first, isBinaryId, mapGroup, mapUser, toEntry } from './map.ts';
 
@@ -100,7 +100,8 @@ function flatten(group: string, direct: Map<string, Set<string>>, children: Map<
 }
 
 export class LdapSource implements PullSource {
-  private connection?: Promise<LdapConnection>;
+  /** connections kept for on-demand reads (sync on login, the test user search); a run opens its own */
+  private readonly onDemand: ConnectionPool;
   private readonly userAttrs: string[];
   private readonly groupAttrs: string[];
   private readonly binary: string[];
@@ -109,6 +110,7 @@ export class LdapSource implements PullSource {
     private readonly settings: LdapSourceSettings,
     private readonly password: string,
   ) {
+    this.onDemand = new ConnectionPool(() => LdapConnection.open(settings, password));
     this.userAttrs = userAttributes(settings);
     this.groupAttrs = groupAttributes(settings);
     // ldapts decodes values as UTF-8 unless told otherwise, and a GUID's bytes may happen to be valid UTF-8;
@@ -125,29 +127,19 @@ export class LdapSource implements PullSource {
     return this.settings.groupBaseDn ?? this.settings.baseDn;
   }
 
-  /** One bound connection, kept for on-demand reads; a run opens its own. */
-  private async shared(): Promise<LdapConnection> {
-    this.connection ??= LdapConnection.open(this.settings, this.password);
-    try {
-      return await this.connection;
-    } catch (e) {
-      this.connection = undefined;
-      throw e;
-    }
-  }
-
   close(): void {
-    const c = this.connection;
-    this.connection = undefined;
-    void c?.then((x) => x.close()).catch(() => {});
+    this.onDemand.close();
   }
 
-  private async withConnection<T>(work: (conn: LdapConnection) => Promise<T>): Promise<T> {
+  /** A run's connection, and a pool of more for searches that run side by side; all closed afterwards. */
+  private async withConnection<T>(work: (conn: LdapConnection, more: ConnectionPool) => Promise<T>): Promise<T> {
     const conn = await LdapConnection.open(this.settings, this.password);
+    const more = new ConnectionPool(() => LdapConnection.open(this.settings, this.password));
     try {
-      return await work(conn);
+      return await work(conn, more);
     } finally {
       conn.close();
+      more.close();
     }
   }
 
@@ -256,10 +248,10 @@ export class LdapSource implements PullSource {
   // ── full read ──────────────────────────────────────────────────────────────────────────────────
 
   async full(ctx: PullContext): Promise<void> {
-    await this.withConnection((conn) => this.readAll(ctx, conn));
+    await this.withConnection((conn, more) => this.readAll(ctx, conn, more));
   }
 
-  private async readAll(ctx: PullContext, conn: LdapConnection): Promise<void> {
+  private async readAll(ctx: PullContext, conn: LdapConnection, more: ConnectionPool): Promise<void> {
     const s = this.settings;
     const { signal } = ctx;
     const marker = await this.marker(conn);
@@ -373,7 +365,7 @@ export class LdapSource implements PullSource {
           users = set;
           size = set.size;
         } else if (s.nestedMethod === 'inChain' && (children.has(group) || hidden.has(group))) {
-          const list = (await this.inChainMembers(conn, groupDns.get(group)!, signal)).filter((u) => seenUsers.has(u));
+          const list = (await more.use((c) => this.inChainMembers(c, groupDns.get(group)!, signal))).filter((u) => seenUsers.has(u));
           users = list;
           size = list.length;
         } else {
@@ -426,10 +418,10 @@ export class LdapSource implements PullSource {
     const state = await readSourceState<LdapState>(ctx.db, ctx.connectorId, STATE);
     if (!state || !state.marker || state.readKey !== readKey(s)) return 'full-needed';
     if (Date.now() - Date.parse(state.lastFull) > s.fullSyncHours * 3_600_000) return 'full-needed';
-    return this.withConnection((conn) => this.readChanges(ctx, conn, state, state.marker!));
+    return this.withConnection((conn, more) => this.readChanges(ctx, conn, more, state, state.marker!));
   }
 
-  private async readChanges(ctx: PullContext, conn: LdapConnection, state: LdapState, since: NonNullable<Marker>): Promise<DeltaOutcome> {
+  private async readChanges(ctx: PullContext, conn: LdapConnection, more: ConnectionPool, state: LdapState, since: NonNullable<Marker>): Promise<DeltaOutcome> {
     const s = this.settings;
     const { signal } = ctx;
     const marker = await this.marker(conn);
@@ -438,13 +430,18 @@ export class LdapSource implements PullSource {
       return 'full-needed';
     }
     const changed = this.changedFilter(since);
-    const dnState = (await readSourceState<Record<string, string>>(ctx.db, ctx.connectorId, DN_STATE)) ?? {};
-    const userByDn = new Map(Object.entries(dnState));
-    const dnOfUser = new Map<string, string>();
-    for (const [dn, id] of userByDn) dnOfUser.set(id, dn);
+    // The ids in scope now, listed on a second connection while the changes are read: neither
+    // uSNChanged nor modifyTimestamp shows a deletion to an ordinary account (AD keeps its tombstones from
+    // it), so what the mirror has and the server no longer lists is gone.
+    const idsNow = more.use(async (c) => [await this.ids(c, this.userBase, s.userFilter, signal), await this.ids(c, this.groupBase, s.groupFilter, signal)] as const);
+    idsNow.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
+    const userByDn = new Map(Object.entries((await readSourceState<Record<string, string>>(ctx.db, ctx.connectorId, DN_STATE)) ?? {}));
+    let dnOfUser: Map<string, string> | undefined;
     let dnsChanged = false;
     const mirroredUsers = await mirrorIds(ctx.db, ctx.connectorId, 'mirror_users');
     const mirroredGroups = await mirrorIds(ctx.db, ctx.connectorId, 'mirror_groups');
+    const knownUsers = new Set(mirroredUsers);
+    const knownGroups = new Set(mirroredGroups);
     const groups: Record<string, GroupNode> = { ...state.groups };
     const conflicts: PulledRecord[] = [];
 
@@ -457,11 +454,15 @@ export class LdapSource implements PullSource {
       stopIfAborted(signal);
       const records = this.mapUsers(ctx, page, (id, e) => {
         const key = dnKey(e.dn);
-        const before = dnOfUser.get(id);
-        if (before !== key) {
-          if (before !== undefined) userByDn.delete(before);
+        if (userByDn.get(key) !== id) {
+          // moved or renamed: its old DN no longer names it (the reverse map is built only when needed)
+          if (knownUsers.has(id)) {
+            dnOfUser ??= new Map([...userByDn].map(([dn, user]) => [user, dn]));
+            const old = dnOfUser.get(id);
+            if (old !== undefined) userByDn.delete(old);
+          }
           userByDn.set(key, id);
-          dnOfUser.set(id, key);
+          dnOfUser?.set(id, key);
           dnsChanged = true;
         }
         if (s.membership === 'memberOf') userGroupDns.set(id, all(e, s.attributes.memberOf).map(dnKey));
@@ -497,26 +498,20 @@ export class LdapSource implements PullSource {
       for (const r of records) mirroredGroups.add(r.id);
     }
 
-    // Gone: deleted, moved out of the bases, or no longer matching the filters. Neither uSNChanged nor
-    // modifyTimestamp shows a deletion to an ordinary account (AD keeps tombstones from it), so the ids in
-    // scope now are listed and compared with the mirror's: one cheap paged search each.
-    const goneUsers: string[] = [];
-    const goneGroups: string[] = [];
-    const users = await this.ids(conn, this.userBase, s.userFilter, signal);
-    const present = await this.ids(conn, this.groupBase, s.groupFilter, signal);
-    for (const id of mirroredUsers) if (!users.has(id)) goneUsers.push(id);
-    for (const id of mirroredGroups) if (!present.has(id)) goneGroups.push(id);
+    // Gone: deleted, moved out of the bases, or no longer matching the filters. Only records the mirror had
+    // before this round: one created meanwhile may be missing from a list taken before it existed.
+    const [users, present] = await idsNow;
+    const goneUsers = [...knownUsers].filter((id) => !users.has(id) && !changedUsers.has(id));
+    const goneGroups = [...knownGroups].filter((id) => !present.has(id) && !affected.has(id));
     if (goneUsers.length || goneGroups.length) {
       await ctx.write(async (w) => {
         const n = (await w.deleteUsers(goneUsers)) + (await w.deleteGroups(goneGroups));
         ctx.count({ mirrorDeleted: n });
       });
-      for (const id of goneUsers) {
-        mirroredUsers.delete(id);
-        const dn = dnOfUser.get(id);
-        if (dn !== undefined) userByDn.delete(dn);
-        dnsChanged = true;
-      }
+      const gone = new Set(goneUsers);
+      for (const id of goneUsers) mirroredUsers.delete(id);
+      for (const [dn, id] of userByDn) if (gone.has(id)) userByDn.delete(dn);
+      dnsChanged = true;
       for (const id of goneGroups) {
         mirroredGroups.delete(id);
         delete groups[id];
@@ -546,7 +541,7 @@ export class LdapSource implements PullSource {
     const directOf = (id: string) => {
       let p = directCache.get(id);
       if (!p) {
-        p = this.directMembers(conn, groups[id]!.dn, userByDn, groupByDn);
+        p = more.use((c) => this.directMembers(c, groups[id]!.dn, userByDn, groupByDn));
         directCache.set(id, p);
       }
       return p;
@@ -563,7 +558,7 @@ export class LdapSource implements PullSource {
         groups[group] = node;
         let users: Set<string>;
         if (s.nestedGroups === 'direct') users = d.users;
-        else if (s.nestedMethod === 'inChain' && (d.groups.size || d.hidden)) users = new Set(await this.inChainMembers(conn, node.dn, signal));
+        else if (s.nestedMethod === 'inChain' && (d.groups.size || d.hidden)) users = new Set(await more.use((c) => this.inChainMembers(c, node.dn, signal)));
         else {
           users = new Set(d.users);
           const seen = new Set([group]);
@@ -596,7 +591,7 @@ export class LdapSource implements PullSource {
       [...arrived],
       s.concurrency,
       async ([id, entry]) => {
-        const found = (await this.groupsOf(conn, entry)).map((g) => g.id).filter((g) => mirroredGroups.has(g));
+        const found = (await more.use((c) => this.groupsOf(c, entry))).map((g) => g.id).filter((g) => mirroredGroups.has(g));
         await ctx.write(async (w) => {
           const r = await w.setUserGroups(id, found);
           ctx.count({ mirrorMembershipsAdded: r.added, mirrorMembershipsRemoved: r.removed });
@@ -678,14 +673,13 @@ export class LdapSource implements PullSource {
     return this.lookup(username);
   }
 
-  /** On the kept connection; once more on a new one when the server dropped it (restarted, idle timeout). */
+  /** On a kept connection; once more on a new one when the server dropped it (restarted, idle timeout). */
   async lookup(username: string): Promise<LdapUserSearch> {
     try {
-      return await this.lookupOn(await this.shared(), username);
+      return await this.onDemand.use((c) => this.lookupOn(c, username));
     } catch (e) {
       if (!(e instanceof LdapError) || !['unreachable', 'timeout'].includes(e.kind)) throw e;
-      this.close();
-      return this.lookupOn(await this.shared(), username);
+      return this.onDemand.use((c) => this.lookupOn(c, username));
     }
   }
 

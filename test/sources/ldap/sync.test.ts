@@ -164,6 +164,14 @@ describe.each(DIALECTS)('LDAP pull from slapd on %s', (dialect) => {
     await rig.api('/connectors/corp/settings', { method: 'PATCH', body: { group: { rename: null, alwaysGroups: [] } } });
   });
 
+  it('answers several logins at once (OpenLDAP allows one paged search per connection)', async () => {
+    const names = [10, 11, 12, 13, 14, 15].map(userUid);
+    const answers = await Promise.all(names.map((username) => rig.api('/connectors/corp/search-user', { method: 'POST', body: { username } })));
+    expect(answers.map((a) => [a.status, a.body.record?.doc.userName])).toEqual(names.map((n) => [200, n]));
+    const server = await rig.serverView();
+    for (const [i, a] of answers.entries()) expect(a.body.groups.map((g: { name: string }) => g.name).sort()).toEqual(server.get(names[i]!)!.groups);
+  });
+
   it('syncs one user on demand, with its groups', async () => {
     await rig.ldap.modify(`dn: uid=${userUid(3)},${rig.ldap.peopleDn}\nchangetype: modify\nreplace: displayName\ndisplayName: On Demand\n`);
     const res = await rig.api('/connectors/corp/sync-user', { method: 'POST', body: { username: userUid(3) } });
