@@ -208,6 +208,9 @@ export class PullRunner {
       })().catch((e: unknown) => this.log('warn', `run ${runId}: heartbeat failed`, { err: String(e) }));
     }, Math.min(HEARTBEAT_MS, this.leaseTtlMs / 3));
     heartbeat.unref();
+    // memory peaks come and go between heartbeats: sampled more often (process.memoryUsage.rss() is cheap)
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 200);
+    sampler.unref();
     let outcome: RunOutcome;
     try {
       let how = 'full read';
@@ -233,6 +236,7 @@ export class PullRunner {
       outcome = await this.finish(runId, 'failed', message, phase === 'reading' ? counters : {}, peak).catch(() => ({ runId, status: 'failed' as const, error: message, counters }));
     } finally {
       clearInterval(heartbeat);
+      clearInterval(sampler);
       source.close();
       this.active.delete(connectorId);
       await releaseLease(this.db, leaseName(connectorId), this.opts.holder).catch(() => {});
