@@ -3,7 +3,7 @@
 // make of one user (the test user search).
 
 import { describe, expect, it } from 'vitest';
-import { SettingsError } from '../../src/domain/settings-validate.ts';
+import type { SettingsError } from '../../src/domain/settings-validate.ts';
 import { DEFAULT_SETTINGS } from '../../src/domain/settings.ts';
 import { previewUser } from '../../src/domain/rules.ts';
 import { readKey, redactLdapSource, validateLdapSource } from '../../src/sources/ldap/config.ts';
@@ -64,6 +64,12 @@ describe('LDAP settings', () => {
         'startTls: must be true or false',
       ].sort(),
     );
+  });
+
+  it('checks failover URLs like the URL', () => {
+    expect(validateLdapSource({ ...AD, failoverUrls: ['ldaps://dc2.corp.example:636/'] }).failoverUrls).toEqual(['ldaps://dc2.corp.example:636']);
+    expect(issues({ ...AD, failoverUrls: ['ldaps://dc2', 'http://dc3'] })).toEqual(['failoverUrls[1]: must be ldap://host[:port] or ldaps://host[:port]']);
+    expect(issues({ ...AD, failoverUrls: 'ldaps://dc2' })).toEqual(['failoverUrls: must be a list of ldap:// or ldaps:// URLs']);
   });
 
   it('refuses AD-only choices on other servers, and StartTLS on ldaps://', () => {

@@ -42,6 +42,8 @@ export interface LdapSourceSettings {
   preset: LdapPreset;
   /** ldap://host[:port] or ldaps://host[:port] */
   url: string;
+  /** more servers of the same directory (other domain controllers), tried in order when the URL cannot be reached */
+  failoverUrls: string[];
   /** ldap:// upgraded with StartTLS before binding */
   startTls: boolean;
   /** PEM CA certificate(s) to trust for ldaps:// and StartTLS; the system's when null */
@@ -145,6 +147,7 @@ export const PRESETS: Record<LdapPreset, PresetFields> = {
 };
 
 const COMMON_DEFAULTS = {
+  failoverUrls: [] as string[],
   startTls: false,
   caCertificate: null,
   tlsServerName: null,
@@ -249,21 +252,31 @@ export function validateLdapSource(input: unknown, previous?: LdapSourceSettings
     return v;
   };
 
-  const url = str('url', true) ?? '';
-  if (url) {
+  const ldapUrl = (path: string, value: string) => {
     let parsed: URL | undefined;
     try {
-      parsed = new URL(url);
+      parsed = new URL(value);
     } catch {
       /* reported below */
     }
     if (!parsed || !['ldap:', 'ldaps:'].includes(parsed.protocol) || !parsed.hostname || (parsed.pathname !== '' && parsed.pathname !== '/') || parsed.search) {
-      bad('url', 'must be ldap://host[:port] or ldaps://host[:port]');
+      bad(path, 'must be ldap://host[:port] or ldaps://host[:port]');
     }
+  };
+  const url = str('url', true) ?? '';
+  if (url) ldapUrl('url', url);
+  const failover = merged.failoverUrls;
+  let failoverUrls: string[] = [];
+  if (!Array.isArray(failover) || failover.some((u) => typeof u !== 'string')) bad('failoverUrls', 'must be a list of ldap:// or ldaps:// URLs');
+  else {
+    failover.forEach((u: string, i) => ldapUrl(`failoverUrls[${i}]`, u.trim()));
+    if (failover.length > 10) bad('failoverUrls', 'at most 10 failover URLs');
+    failoverUrls = failover.map((u: string) => u.trim().replace(/\/+$/, ''));
   }
   const out: LdapSourceSettings = {
     preset,
     url: url.replace(/\/+$/, ''),
+    failoverUrls,
     startTls: merged.startTls === true,
     caCertificate: null,
     tlsServerName: null,
@@ -290,7 +303,7 @@ export function validateLdapSource(input: unknown, previous?: LdapSourceSettings
     concurrency: whole('concurrency', 1, 16, 4),
   };
   if (typeof merged.startTls !== 'boolean') bad('startTls', 'must be true or false');
-  if (out.startTls && url.startsWith('ldaps:')) bad('startTls', 'StartTLS upgrades an ldap:// connection; an ldaps:// URL is encrypted already');
+  if (out.startTls && [url, ...failoverUrls].some((u) => u.startsWith('ldaps:'))) bad('startTls', 'StartTLS upgrades an ldap:// connection; an ldaps:// URL is encrypted already');
 
   const ca = str('caCertificate', false);
   if (ca !== undefined) {

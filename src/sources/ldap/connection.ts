@@ -59,10 +59,31 @@ export class LdapConnection {
   private constructor(
     private readonly client: Client,
     private readonly settings: LdapSourceSettings,
+    /** the server this connection reached */
+    readonly url: string,
   ) {}
 
   /** Connect, upgrade to TLS when asked, and bind as the sync account. */
+  /**
+   * Connect to the first server that answers (the URL, then the failover URLs in order), upgrade to TLS
+   * when asked, and bind as the sync account. Only a server that cannot be reached sends us on to the
+   * next: a refused bind or a certificate problem would be the same on every server.
+   */
   static async open(s: LdapSourceSettings, password: string): Promise<LdapConnection> {
+    const urls = [s.url, ...s.failoverUrls];
+    let last: LdapError | undefined;
+    for (const url of urls) {
+      try {
+        return await LdapConnection.openOne(s, url, password);
+      } catch (e) {
+        last = e as LdapError;
+        if (last.kind !== 'unreachable' && last.kind !== 'timeout') throw last;
+      }
+    }
+    throw urls.length > 1 ? new LdapError(last!.kind, `no server answered: ${urls.join(', ')} (last: ${last!.message})`, last) : last!;
+  }
+
+  private static async openOne(s: LdapSourceSettings, url: string, password: string): Promise<LdapConnection> {
     const tls: ConnectionOptions = {
       ...(s.caCertificate ? { ca: [s.caCertificate] } : {}),
       ...(s.tlsServerName ? { servername: s.tlsServerName } : {}),
@@ -70,19 +91,19 @@ export class LdapConnection {
     };
     // ldapts 8 turns TLS on at connect time whenever tlsOptions is given: only for ldaps://
     const client = new Client({
-      url: s.url,
+      url,
       timeout: s.timeoutSeconds * 1000,
       connectTimeout: s.connectTimeoutSeconds * 1000,
-      ...(s.url.startsWith('ldaps:') ? { tlsOptions: tls } : {}),
+      ...(url.startsWith('ldaps:') ? { tlsOptions: tls } : {}),
     });
-    const conn = new LdapConnection(client, s);
+    const conn = new LdapConnection(client, s, url);
     try {
       if (s.startTls) await client.startTLS(tls);
       await client.bind(s.bindDn, password);
       return conn;
     } catch (e) {
       conn.close();
-      throw classify(e, s.url);
+      throw classify(e, url);
     }
   }
 
@@ -122,7 +143,7 @@ export class LdapConnection {
       }
       for await (const r of this.client.searchPaginated(base, options, spec.controls)) yield r.searchEntries;
     } catch (e) {
-      throw classify(e, this.settings.url, `searching ${base || 'the RootDSE'}`);
+      throw classify(e, this.url, `searching ${base || 'the RootDSE'}`);
     }
   }
 

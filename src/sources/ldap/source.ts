@@ -802,8 +802,8 @@ export class LdapSource implements PullSource {
     }
     let failure: string | undefined;
     try {
-      const how = s.url.startsWith('ldaps:') ? 'over TLS (ldaps)' : s.startTls ? 'upgraded with StartTLS' : 'without encryption: the bind password crosses the network in clear (use ldaps:// or StartTLS)';
-      checks.push({ name: 'connect', ok: true, message: `connected to ${s.url} ${how}` });
+      const how = conn.url.startsWith('ldaps:') ? 'over TLS (ldaps)' : s.startTls ? 'upgraded with StartTLS' : 'without encryption: the bind password crosses the network in clear (use ldaps:// or StartTLS)';
+      checks.push({ name: 'connect', ok: true, message: `connected to ${conn.url} ${how}${conn.url === s.url ? '' : ` (failover: ${s.url} did not answer)`}` });
       checks.push({ name: 'bind', ok: true, message: `bound as ${s.bindDn}` });
       const root = await conn.rootDse(['supportedControl', 'supportedCapabilities', 'vendorName', 'vendorVersion', 'namingContexts', 'highestCommittedUSN']).catch(() => new Map<string, string[]>());
       const ad = (root.get('supportedcapabilities') ?? []).includes('1.2.840.113556.1.4.800');

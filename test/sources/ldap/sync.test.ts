@@ -297,6 +297,19 @@ describe('LDAP connection problems, each named', () => {
     }
   });
 
+  it('fails over to the next server when the first cannot be reached, and names every server when none answers', async () => {
+    const r = await test('failover', { url: 'ldap://127.0.0.1:1', failoverUrls: [rig.ldap.url], connectTimeoutSeconds: 2 });
+    expect(r.ok).toBe(true);
+    expect(r.checks[0].message).toBe(`connected to ${rig.ldap.url} without encryption: the bind password crosses the network in clear (use ldaps:// or StartTLS) (failover: ldap://127.0.0.1:1 did not answer)`);
+    expect((await rig.sync('failover')).status).toBe('succeeded');
+    const none = await test('no-server', { url: 'ldap://127.0.0.1:1', failoverUrls: ['ldap://127.0.0.1:2'], connectTimeoutSeconds: 2 });
+    expect(none).toMatchObject({ ok: false, failure: 'unreachable' });
+    expect(none.checks[0].message).toMatch(/^no server answered: ldap:\/\/127\.0\.0\.1:1, ldap:\/\/127\.0\.0\.1:2 \(last: cannot reach ldap:\/\/127\.0\.0\.1:2/);
+    // a refused bind is the same on every server: no failover
+    const refused = await test('refused-no-failover', { bindPassword: 'wrong', failoverUrls: ['ldap://127.0.0.1:2'] });
+    expect(refused).toMatchObject({ ok: false, failure: 'bind' });
+  });
+
   it('a certificate the settings do not trust is "TLS failed"', async () => {
     const r = await test('untrusted', { url: rig.ldap.ldapsUrl });
     expect(r).toMatchObject({ ok: false, failure: 'tls' });
