@@ -1,11 +1,10 @@
 // The usersync command line: connectors and tokens, as an administrator uses them; Graph connectors created,
 // synced, tested and synced one user at a time against the Graph emulator.
 
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectorStore, tokenMatches } from '../../src/store/connectors.ts';
 import { normaliseResource } from '../../src/domain/scim/resource.ts';
@@ -19,24 +18,15 @@ import { DEFAULT_PERMISSIONS, startGraphEmulator } from '../support/graph-emulat
 import { MirrorStore } from '../../src/store/mirror.ts';
 import { Reconciler } from '../../src/sync/reconciler.ts';
 import { emulatorSource } from '../sources/graph/support.ts';
+import { ROOT, usersyncCli } from '../support/cli.ts';
 
-const run = promisify(execFile);
-const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
 // every command is a child process (about 3 s to start under tsx, much more on a busy two-core machine)
 describe('usersync CLI', { timeout: 90_000 }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'usersync-cli-'));
   const env = { ...process.env, DATABASE_URL: path.join(dir, 'cli.db'), PUBLIC_BASE_URL: 'https://sync.example.com/' };
 
-  async function usersync(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'main.ts'), ...args], { env, cwd: ROOT });
-      return { code: 0, stdout, stderr };
-    } catch (e) {
-      const err = e as { code: number; stdout: string; stderr: string };
-      return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-    }
-  }
+  const usersync = (...args: string[]) => usersyncCli(env, ...args);
 
   async function credentials(id: string) {
     const db = await openStore({ url: env.DATABASE_URL });

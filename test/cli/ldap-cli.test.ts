@@ -1,35 +1,24 @@
 // The command line with an LDAP connector against a real slapd: created from a settings file (the bind
 // password sealed), tested, synced, and one user looked up with the test user search.
 
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/db.ts';
 import type { Slapd } from '../support/slapd/index.ts';
 import { startSlapd } from '../support/slapd/index.ts';
 import { generateDirectoryLdif, userUid } from '../support/slapd/ldif.ts';
 import { slapdSource } from '../sources/ldap/support.ts';
+import { usersyncCli } from '../support/cli.ts';
 
-const run = promisify(execFile);
-const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
 describe('usersync CLI with an LDAP connector', { timeout: 90_000 }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'usersync-cli-ldap-'));
   const env = { ...process.env, DATABASE_URL: path.join(dir, 'cli.db'), USERSYNC_SECRET_KEY: '', LOG_LEVEL: 'warn' };
   let ldap: Slapd;
 
-  async function usersync(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'main.ts'), ...args], { env, cwd: ROOT });
-      return { code: 0, stdout, stderr };
-    } catch (e) {
-      const err = e as { code: number; stdout: string; stderr: string };
-      return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-    }
-  }
+  const usersync = (...args: string[]) => usersyncCli(env, ...args);
 
   beforeAll(async () => {
     ldap = await startSlapd({ ldifOffline: generateDirectoryLdif({ users: 40, groups: 5, memberships: 80, nestedGroups: 1, seed: 3 }) });

@@ -4,7 +4,7 @@
 
 import { X509Certificate, createHash } from 'node:crypto';
 import type { SettingsIssue } from '../../domain/settings-validate.ts';
-import { SettingsError } from '../../domain/settings-validate.ts';
+import { SettingsError, fieldReaders } from '../../domain/settings-validate.ts';
 import type { ScheduleSettings } from '../../domain/schedule.ts';
 import { validateSchedule } from '../../domain/schedule.ts';
 import type { NationalCloud } from './client.ts';
@@ -121,26 +121,7 @@ export function validateGraphSource(input: unknown, previous?: GraphSourceSettin
   for (const k of Object.keys(input)) if (!known.has(k)) bad(k, `unknown setting '${k}'`);
   const merged: Record<string, unknown> = { ...GRAPH_DEFAULTS, ...(previous ?? {}), ...input };
 
-  const str = (k: string, required: boolean): string | undefined => {
-    const v = merged[k];
-    if (v === undefined || v === null || v === '') {
-      if (required) bad(k, 'is required');
-      return undefined;
-    }
-    if (typeof v !== 'string') {
-      bad(k, 'must be a string');
-      return undefined;
-    }
-    return v.trim();
-  };
-  const oneOf = <T extends string>(k: string, values: readonly T[]): T => {
-    const v = merged[k];
-    if (typeof v !== 'string' || !values.includes(v as T)) {
-      bad(k, `must be one of ${values.map((x) => `'${x}'`).join(', ')}`);
-      return values[0]!;
-    }
-    return v as T;
-  };
+  const { str, oneOf } = fieldReaders(merged, bad);
 
   const tenantId = str('tenantId', true) ?? '';
   if (tenantId && !GUID.test(tenantId) && !DOMAIN.test(tenantId)) bad('tenantId', 'must be the directory (tenant) id, a GUID, or a domain such as contoso.onmicrosoft.com');

@@ -6,7 +6,8 @@
 // expanded again. Everything the source knows between runs lives in source_state.
 
 import type { Db } from '../../store/db.ts';
-import type { MirrorWriter, PulledRecord } from '../../store/mirror-writer.ts';
+import type { PulledRecord } from '../../store/mirror-writer.ts';
+import { pool, retryConflicts, stopIfAborted, writeUsers } from '../pull-common.ts';
 import { clearSourceState, mirrorIds, readSourceState, writeSourceState } from '../../store/mirror-writer.ts';
 import { foldCase } from '../../domain/scim/schema.ts';
 import type { ConnectionCheck, ConnectionTest, DeltaOutcome, PullContext, PullSource, UserLookup } from '../../sync/source.ts';
@@ -50,21 +51,7 @@ function isResyncError(e: unknown): boolean {
   return e instanceof GraphError && (e.status === 410 || ['syncStateNotFound', 'resyncRequired', 'syncStateInvalid', 'Directory_ExpiredPageToken'].includes(e.code));
 }
 
-async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>, signal: AbortSignal): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('the run was stopped');
-      const item = items[next++]!;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-}
 
-function stopIfAborted(signal: AbortSignal): void {
-  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('the run was stopped');
-}
 
 export class GraphSource implements PullSource {
   readonly client: GraphClient;
@@ -224,24 +211,7 @@ export class GraphSource implements PullSource {
     return out;
   }
 
-  private async writeUsers(ctx: PullContext, w: MirrorWriter, records: PulledRecord[], conflicts: PulledRecord[]): Promise<void> {
-    const r = await w.upsertUsers(records);
-    ctx.count({ mirrorCreated: r.created, mirrorUpdated: r.updated });
-    if (r.conflicts.length) {
-      const byId = new Map(records.map((x) => [x.id, x]));
-      for (const c of r.conflicts) conflicts.push(byId.get(c.id)!);
-    }
-  }
 
-  /** Users that could not take their userName (another user held it): once more, after deletions. */
-  private async retryConflicts(ctx: PullContext, conflicts: PulledRecord[]): Promise<void> {
-    if (conflicts.length === 0) return;
-    const still: PulledRecord[] = [];
-    await ctx.write((w) => this.writeUsers(ctx, w, conflicts, still));
-    if (still.length) ctx.count({ conflicts: still.length });
-    for (const c of still.slice(0, 20)) await ctx.log('warn', `user ${c.id} not synced: another user of this connector has the username '${String(c.doc.userName)}'`);
-    if (still.length > 20) await ctx.log('warn', `${still.length - 20} more users not synced because their username is taken`);
-  }
 
   // ── full read ──────────────────────────────────────────────────────────────────────────────────
 
@@ -299,7 +269,7 @@ export class GraphSource implements PullSource {
       for await (const page of this.users(`/users?$select=${this.select}&$top=${PAGE}`, signal)) {
         const records = this.mapUsers(ctx, page);
         ctx.count({ fetched: page.length });
-        await ctx.write((w) => this.writeUsers(ctx, w, records, conflicts));
+        await ctx.write((w) => writeUsers(ctx, w, records, conflicts));
         for (const r of records) seenUsers.add(r.id);
         done += page.length;
         ctx.progress({ phase: 'users', done, total });
@@ -353,7 +323,7 @@ export class GraphSource implements PullSource {
         const mapped = this.mapUsers(ctx, fresh);
         ctx.count({ fetched: fresh.length });
         for (const r of mapped) seenUsers.add(r.id);
-        await ctx.write((w) => this.writeUsers(ctx, w, mapped, conflicts));
+        await ctx.write((w) => writeUsers(ctx, w, mapped, conflicts));
       };
       const direct = await this.usersByIds(directUsers, signal);
       await upsertNew(direct);
@@ -371,7 +341,7 @@ export class GraphSource implements PullSource {
         ctx.count({ mirrorDeleted: users + groups });
       });
     }
-    await this.retryConflicts(ctx, conflicts);
+    await retryConflicts(ctx, conflicts);
     await ctx.write(async (w) => writeSourceState(w.trx, ctx.connectorId, STATE, state));
   }
 
@@ -413,7 +383,7 @@ export class GraphSource implements PullSource {
         const left = changed.filter((u) => !kept.has(u.id)).map((u) => u.id); // now a guest that is left out, say
         await ctx.write(async (w) => {
           const n = await w.deleteUsers([...removed, ...left]);
-          await this.writeUsers(ctx, w, records, conflicts);
+          await writeUsers(ctx, w, records, conflicts);
           ctx.count({ mirrorDeleted: n });
         });
         for (const id of [...removed, ...left]) mirroredUsers.delete(id);
@@ -539,7 +509,7 @@ export class GraphSource implements PullSource {
                 ctx,
                 m.users.filter((u) => !mirroredUsers.has(u.id)),
               );
-              await this.writeUsers(ctx, w, fresh, conflicts);
+              await writeUsers(ctx, w, fresh, conflicts);
               for (const r of fresh) mirroredUsers.add(r.id);
             }
             const r = await w.replaceMembers(
@@ -557,7 +527,7 @@ export class GraphSource implements PullSource {
       if (newDirect.length) {
         const users = await this.usersByIds(newDirect, signal);
         const recs = this.mapUsers(ctx, users);
-        await ctx.write((w) => this.writeUsers(ctx, w, recs, conflicts));
+        await ctx.write((w) => writeUsers(ctx, w, recs, conflicts));
       }
       // Scoped: users that no group in scope (nor an assignment) holds any more leave the mirror.
       if (scoped) {
@@ -571,7 +541,7 @@ export class GraphSource implements PullSource {
         const gone = orphans.map((o) => o.id).filter((id) => !direct.has(id));
         if (gone.length) await ctx.write(async (w) => ctx.count({ mirrorDeleted: await w.deleteUsers(gone) }));
       }
-      await this.retryConflicts(ctx, conflicts);
+      await retryConflicts(ctx, conflicts);
       const next: GraphState = { ...state, usersDelta, groupsDelta, descendants, ...(assigned ? { assigned } : {}) };
       await ctx.write(async (w) => writeSourceState(w.trx, ctx.connectorId, STATE, next));
       return 'done';
@@ -646,7 +616,7 @@ export class GraphSource implements PullSource {
       const known = await w.trx.selectFrom('mirror_groups').select('id').where('connector_id', '=', ctx.connectorId).where('id', 'in', records.length ? records.map((r) => r.id) : ['']).execute();
       const knownIds = new Set(known.map((k) => k.id));
       await w.upsertGroups(records.filter((r) => knownIds.has(r.id) || s.scope === 'directory'));
-      await this.writeUsers(ctx, w, [{ id: found.id, doc: mapped.doc }], conflicts);
+      await writeUsers(ctx, w, [{ id: found.id, doc: mapped.doc }], conflicts);
       if (conflicts.length) return;
       const r = await w.setUserGroups(
         found.id,

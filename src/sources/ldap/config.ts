@@ -7,7 +7,7 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import { FilterParser } from 'ldapts';
 import type { SettingsIssue } from '../../domain/settings-validate.ts';
-import { SettingsError } from '../../domain/settings-validate.ts';
+import { SettingsError, fieldReaders } from '../../domain/settings-validate.ts';
 import type { ScheduleSettings } from '../../domain/schedule.ts';
 import { validateSchedule } from '../../domain/schedule.ts';
 
@@ -210,30 +210,7 @@ export function validateLdapSource(input: unknown, previous?: LdapSourceSettings
   for (const k of Object.keys(input)) if (!known.has(k)) bad(k, `unknown setting '${k}'`);
   const merged: Record<string, unknown> = { ...COMMON_DEFAULTS, ...PRESETS[preset], ...(keep ?? {}), ...input };
 
-  const str = (k: string, required: boolean): string | undefined => {
-    const v = merged[k];
-    if (v === undefined || v === null || v === '') {
-      if (required) bad(k, 'is required');
-      return undefined;
-    }
-    if (typeof v !== 'string') {
-      bad(k, 'must be a string');
-      return undefined;
-    }
-    if (v.includes('\u0000')) {
-      bad(k, 'must not contain NUL characters');
-      return undefined;
-    }
-    return v.trim();
-  };
-  const oneOf = <T extends string>(k: string, values: readonly T[]): T => {
-    const v = merged[k];
-    if (typeof v !== 'string' || !values.includes(v as T)) {
-      bad(k, `must be one of ${values.map((x) => `'${x}'`).join(', ')}`);
-      return values[0]!;
-    }
-    return v as T;
-  };
+  const { str, oneOf } = fieldReaders(merged, bad);
   const whole = (k: string, min: number, max: number, fallback: number): number => {
     const v = merged[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {

@@ -8,7 +8,8 @@
 
 import type { Entry } from 'ldapts';
 import type { Db } from '../../store/db.ts';
-import type { MirrorWriter, PulledRecord } from '../../store/mirror-writer.ts';
+import type { PulledRecord } from '../../store/mirror-writer.ts';
+import { pool, retryConflicts, stopIfAborted, writeUsers } from '../pull-common.ts';
 import { mirrorIds, readSourceState, writeSourceState } from '../../store/mirror-writer.ts';
 import { foldCase } from '../../domain/scim/schema.ts';
 import type { ScimDoc } from '../../domain/scim/resource.ts';
@@ -57,20 +58,7 @@ export interface LdapUserSearch {
   groups: { id: string; name: string; dn: string }[];
 }
 
-function stopIfAborted(signal: AbortSignal): void {
-  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('the run was stopped');
-}
 
-async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>, signal: AbortSignal): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      stopIfAborted(signal);
-      await work(items[next++]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-}
 
 /** A value inside a filter: RFC 4515 escapes. */
 export function escapeValue(v: string): string {
@@ -201,23 +189,7 @@ export class LdapSource implements PullSource {
     return this.groupAttrs.map((a) => (a === this.settings.attributes.member ? conn.memberRequest(a) : a));
   }
 
-  private async writeUsers(ctx: PullContext, w: MirrorWriter, records: PulledRecord[], conflicts: PulledRecord[]): Promise<void> {
-    const r = await w.upsertUsers(records);
-    ctx.count({ mirrorCreated: r.created, mirrorUpdated: r.updated });
-    if (r.conflicts.length) {
-      const byId = new Map(records.map((x) => [x.id, x]));
-      for (const c of r.conflicts) conflicts.push(byId.get(c.id)!);
-    }
-  }
 
-  private async retryConflicts(ctx: PullContext, conflicts: PulledRecord[]): Promise<void> {
-    if (conflicts.length === 0) return;
-    const still: PulledRecord[] = [];
-    await ctx.write((w) => this.writeUsers(ctx, w, conflicts, still));
-    if (still.length) ctx.count({ conflicts: still.length });
-    for (const c of still.slice(0, 20)) await ctx.log('warn', `user ${c.id} not synced: another user of this connector has the username '${String(c.doc.userName)}'`);
-    if (still.length > 20) await ctx.log('warn', `${still.length - 20} more users not synced because their username is taken`);
-  }
 
   /** Users in a group by the in-chain rule (AD): nested members at any depth, in one search. */
   private async inChainMembers(conn: LdapConnection, groupDn: string, signal: AbortSignal): Promise<string[]> {
@@ -268,7 +240,7 @@ export class LdapSource implements PullSource {
         if (s.membership === 'memberOf') userGroupDns.set(id, all(e, s.attributes.memberOf).map(dnKey));
       });
       ctx.count({ fetched: page.length });
-      await ctx.write((w) => this.writeUsers(ctx, w, records, conflicts));
+      await ctx.write((w) => writeUsers(ctx, w, records, conflicts));
       for (const r of records) seenUsers.add(r.id);
       done += page.length;
       ctx.progress({ phase: 'users', done, total: null });
@@ -394,7 +366,7 @@ export class LdapSource implements PullSource {
         ctx.count({ mirrorDeleted: users + groups });
       });
     }
-    await this.retryConflicts(ctx, conflicts);
+    await retryConflicts(ctx, conflicts);
 
     const nodes: Record<string, GroupNode> = {};
     for (const [id, dn] of groupDns) {
@@ -469,7 +441,7 @@ export class LdapSource implements PullSource {
         else if (!mirroredUsers.has(id)) arrived.set(id, e);
       });
       ctx.count({ fetched: page.length });
-      await ctx.write((w) => this.writeUsers(ctx, w, records, conflicts));
+      await ctx.write((w) => writeUsers(ctx, w, records, conflicts));
       for (const r of records) {
         changedUsers.add(r.id);
         mirroredUsers.add(r.id);
@@ -623,7 +595,7 @@ export class LdapSource implements PullSource {
       });
     }
 
-    await this.retryConflicts(ctx, conflicts);
+    await retryConflicts(ctx, conflicts);
     const next: LdapState = { ...state, marker, groups };
     await ctx.write(async (w) => {
       await writeSourceState(w.trx, ctx.connectorId, STATE, next);
@@ -774,7 +746,7 @@ export class LdapSource implements PullSource {
     const conflicts: PulledRecord[] = [];
     await ctx.write(async (w) => {
       await w.upsertGroups(found.groups.map((g) => ({ id: g.id, doc: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: g.name } })));
-      await this.writeUsers(ctx, w, [record], conflicts);
+      await writeUsers(ctx, w, [record], conflicts);
       if (conflicts.length) return;
       const r = await w.setUserGroups(
         record.id,
