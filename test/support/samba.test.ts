@@ -15,6 +15,7 @@ import {
   DC_STATE,
   UAC_DISABLED,
   UAC_ENABLED,
+  adUserAttributes,
   generateAdDirectory,
   guidToFilterValue,
   guidToString,
@@ -140,18 +141,7 @@ describe.runIf(isRoot)('startSambaDc', () => {
     expect(searchEntries).toHaveLength(dc.data.users.length);
     const bySam = new Map(searchEntries.map((e) => [String(e.sAMAccountName), e]));
     for (const u of dc.data.users) {
-      expect(bySam.get(u.sAMAccountName)).toEqual({
-        dn: u.dn,
-        cn: u.cn,
-        sAMAccountName: u.sAMAccountName,
-        userPrincipalName: u.userPrincipalName,
-        givenName: u.givenName,
-        sn: u.sn,
-        displayName: u.displayName,
-        mail: u.mail,
-        employeeID: u.employeeID,
-        userAccountControl: String(u.userAccountControl),
-      });
+      expect(bySam.get(u.sAMAccountName)).toEqual({ dn: u.dn, cn: u.cn, ...adUserAttributes(u) });
     }
     const groups = await sync.search(dc.groupsDn, { filter: '(objectClass=group)', attributes: ['sAMAccountName', 'description'], paged: { pageSize: 10 } });
     expect(groups.searchEntries.map((e) => e.sAMAccountName).sort()).toEqual(dc.data.groups.map((g) => g.sAMAccountName).sort());

@@ -13,6 +13,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Attribute, Change, Client } from 'ldapts';
+import { acquireLockFile, alive, installDebianPackages, releaseLockFile, startTime } from '../debian-packages.ts';
 import { mulberry32 } from '../random.ts';
 
 export const SAMBA = '/usr/sbin/samba';
@@ -46,90 +47,7 @@ const TEMPLATE_FORMAT = 1;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------------------------
-// Processes and lock files
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** the process's start time in clock ticks since boot (/proc/<pid>/stat field 22), to tell a reused pid apart */
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-interface LockOwner {
-  pid: number;
-  start?: string;
-}
-
-function lockOwnerAlive(o: LockOwner): boolean {
-  if (!Number.isInteger(o.pid) || o.pid <= 0 || !alive(o.pid)) return false;
-  const now = startTime(o.pid);
-  return o.start === undefined || now === undefined || now === o.start;
-}
-
-function readLock(file: string): LockOwner | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-  try {
-    return JSON.parse(text) as LockOwner;
-  } catch {
-    return { pid: NaN }; // empty or half-written
-  }
-}
-
-/**
- * Take a lock file shared by every process on the machine; it holds our pid and start time. A lock whose holder
- * died (or whose pid now belongs to another process) is taken over.
- */
-async function acquireLockFile(file: string, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const me = JSON.stringify({ pid: process.pid, start: startTime(process.pid) } satisfies LockOwner);
-  let unreadableSince = 0;
-  for (;;) {
-    try {
-      fs.writeFileSync(file, me, { flag: 'wx' });
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const holder = readLock(file);
-    if (holder === undefined) continue; // released just now
-    if (Number.isNaN(holder.pid)) {
-      // being written right now, or left half-written by a crash: give the writer a second
-      unreadableSince ||= Date.now();
-      if (Date.now() - unreadableSince > 1_000) fs.rmSync(file, { force: true });
-    } else if (!lockOwnerAlive(holder)) {
-      // left behind by a killed process; only remove it if nobody replaced it meanwhile
-      if (readLock(file)?.pid === holder.pid) fs.rmSync(file, { force: true });
-      continue;
-    } else {
-      unreadableSince = 0;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`${what}: lock ${file} still held by pid ${holder.pid} after ${Math.round(timeoutMs / 1000)} s`);
-    }
-    await sleep(200);
-  }
-}
-
-function releaseLockFile(file: string): void {
-  if (readLock(file)?.pid === process.pid) fs.rmSync(file, { force: true });
-}
+// Processes
 
 function run(cmd: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -155,81 +73,24 @@ function installed(): boolean {
   );
 }
 
-function aptInstall(): void {
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const opts = { env, stdio: 'pipe' as const, maxBuffer: 64 * 1024 * 1024 };
-  const install = (): void => {
-    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...PACKAGES], opts);
-  };
-  try {
-    install();
-  } catch (err) {
-    const first = String((err as { stderr?: Buffer }).stderr ?? err);
-    try {
-      execFileSync('apt-get', ['update'], opts);
-      install();
-    } catch (err2) {
-      const text = String((err2 as { stderr?: Buffer }).stderr ?? err2);
-      throw new Error(`apt-get install ${PACKAGES.join(' ')} failed:\n${first}\nand again after apt-get update:\n${text}`);
-    }
-  }
-}
-
-/** Stop and disable the packaged Samba services, so that only our own DC ever binds the AD ports. */
-function disableSystemServices(): void {
-  for (const svc of SYSTEM_SERVICES) {
-    for (const cmd of [
-      ['update-rc.d', svc, 'disable'],
-      ['systemctl', 'disable', '--now', svc],
-      ['systemctl', 'mask', svc],
-    ]) {
-      try {
-        execFileSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' });
-      } catch {
-        // not present on this system (containers have no systemd)
-      }
-    }
-  }
-  // If a packaged daemon started anyway, stop exactly the process named in its pid file.
-  for (const dir of ['/run/samba', '/var/run/samba']) {
-    if (!fs.existsSync(dir)) continue;
-    for (const name of fs.readdirSync(dir)) {
-      if (!name.endsWith('.pid')) continue;
-      const pid = Number(fs.readFileSync(path.join(dir, name), 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) process.kill(pid, 'SIGTERM');
-    }
-  }
-}
-
 /**
  * Make sure Samba's AD DC (samba, samba-tool, the AD schema files) and ldap-utils are installed. As root, installs
  * them once across processes, with no packaged service started (a temporary policy-rc.d) and the services disabled
  * afterwards; otherwise throws saying what to install.
  */
 export async function ensureSambaDc(): Promise<void> {
-  if (installed()) return;
-  if (process.getuid?.() !== 0) {
-    throw new Error(
-      `Samba AD DC is not installed (${SAMBA}, ${SAMBA_TOOL} or the AD schema files are missing), and installing it ` +
-        `needs root. Run as root: DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${PACKAGES.join(' ')}`,
-    );
-  }
-  await acquireLockFile(INSTALL_LOCK, 15 * 60_000, 'samba install');
-  try {
-    if (installed()) return; // another worker installed it while we waited
-    const policy = '/usr/sbin/policy-rc.d';
-    const ownPolicy = !fs.existsSync(policy);
-    if (ownPolicy) fs.writeFileSync(policy, '#!/bin/sh\n# usersync test support: no service starts\nexit 101\n', { mode: 0o755 });
-    try {
-      aptInstall();
-    } finally {
-      if (ownPolicy) fs.rmSync(policy, { force: true });
-    }
-    disableSystemServices();
-    if (!installed()) throw new Error(`installing ${PACKAGES.join(' ')} did not provide ${SAMBA} and ${SAMBA_TOOL}`);
-  } finally {
-    releaseLockFile(INSTALL_LOCK);
-  }
+  await installDebianPackages({
+    what: 'Samba AD DC',
+    packages: PACKAGES,
+    installed,
+    provides: `${SAMBA}, ${SAMBA_TOOL}, the AD schema files and /usr/bin/ldapsearch`,
+    lockFile: INSTALL_LOCK,
+    lockTimeoutMs: 15 * 60_000,
+    // stopped, disabled and masked, so that only our own DC ever binds the AD ports
+    services: SYSTEM_SERVICES,
+    maskServices: true,
+    pidDirs: ['/run/samba', '/var/run/samba'],
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -415,6 +276,20 @@ export function generateAdDirectory(o: AdDataOptions, baseDn = BASE_DN): AdDirec
       return [...out].sort();
     },
     directGroups: (sam) => [...get(directGroups, sam, 'user')].sort(),
+  };
+}
+
+/** the attributes startSambaDc loads for a generated user, besides objectClass (cn comes from the DN) */
+export function adUserAttributes(u: AdUser): Record<string, string> {
+  return {
+    sAMAccountName: u.sAMAccountName,
+    userPrincipalName: u.userPrincipalName,
+    givenName: u.givenName,
+    sn: u.sn,
+    displayName: u.displayName,
+    mail: u.mail,
+    employeeID: u.employeeID,
+    userAccountControl: String(u.userAccountControl),
   };
 }
 
@@ -774,14 +649,7 @@ async function loadData(
   await pool(adminClients, d.data.users, (c, u) =>
     c.add(u.dn, {
       objectClass: ['top', 'person', 'organizationalPerson', 'user'],
-      sAMAccountName: u.sAMAccountName,
-      userPrincipalName: u.userPrincipalName,
-      givenName: u.givenName,
-      sn: u.sn,
-      displayName: u.displayName,
-      mail: u.mail,
-      employeeID: u.employeeID,
-      userAccountControl: String(u.userAccountControl),
+      ...adUserAttributes(u),
     }),
   );
   // groups with their user members first, then the group → group edges (the member groups must exist)

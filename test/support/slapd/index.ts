@@ -1,7 +1,7 @@
 // A throwaway OpenLDAP server (Debian's slapd) for the LDAP source's tests and benchmarks.
 // See README.md in this folder for what it configures and its limits.
 
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'ldapts';
+import { alive, installDebianPackages } from '../debian-packages.ts';
 
 export { generateDirectoryLdif } from './ldif.ts';
 export type { DirectoryLdifOptions } from './ldif.ts';
@@ -22,61 +23,8 @@ const PACKAGES = ['slapd', 'ldap-utils'];
 // ---------------------------------------------------------------------------------------------------------------
 // ensureSlapd
 
-const LOCK_FILE = path.join(os.tmpdir(), 'usersync-slapd-install.lock');
-
 function installed(): boolean {
   return fs.existsSync(SLAPD) && fs.existsSync(SLAPADD) && fs.existsSync('/usr/bin/ldapmodify');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** A lock file shared by every process on the machine (vitest runs test files in several workers). */
-async function withInstallLock<T>(fn: () => Promise<T> | T): Promise<T> {
-  const deadline = Date.now() + 10 * 60_000;
-  for (;;) {
-    try {
-      fs.writeFileSync(LOCK_FILE, String(process.pid), { flag: 'wx' });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number(fs.readFileSync(LOCK_FILE, 'utf8').trim() || 'NaN');
-      if (Number.isInteger(holder) && holder > 0 && !alive(holder)) {
-        fs.rmSync(LOCK_FILE, { force: true }); // left behind by a killed process
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`slapd install lock ${LOCK_FILE} still held by pid ${holder}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    fs.rmSync(LOCK_FILE, { force: true });
-  }
-}
-
-function aptInstall(): void {
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = (): void => {
-    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...PACKAGES], { env, stdio: 'pipe' });
-  };
-  try {
-    install();
-  } catch (err) {
-    const text = String((err as { stderr?: Buffer }).stderr ?? err);
-    if (!/Unable to locate package|has no installation candidate|Failed to fetch|404/i.test(text)) {
-      throw new Error(`apt-get install ${PACKAGES.join(' ')} failed:\n${text}`);
-    }
-    execFileSync('apt-get', ['update'], { env, stdio: 'pipe' });
-    install();
-  }
 }
 
 /**
@@ -84,37 +32,18 @@ function aptInstall(): void {
  * system service kept from starting (a temporary policy-rc.d) and disabled; otherwise throws saying what to install.
  */
 export async function ensureSlapd(): Promise<void> {
-  if (installed()) return;
-  if (process.getuid?.() !== 0) {
-    throw new Error(
-      `slapd is not installed (${SLAPD} missing). Install Debian's packages as root: ` +
-        `DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${PACKAGES.join(' ')}`,
-    );
-  }
-  await withInstallLock(() => {
-    if (installed()) return; // another worker installed it while we waited
-    const policy = '/usr/sbin/policy-rc.d';
-    const ownPolicy = !fs.existsSync(policy);
-    if (ownPolicy) fs.writeFileSync(policy, '#!/bin/sh\n# usersync test support: no service starts\nexit 101\n', { mode: 0o755 });
-    try {
-      aptInstall();
-    } finally {
-      if (ownPolicy) fs.rmSync(policy, { force: true });
-    }
-    // Keep the packaged service from starting at boot or holding port 389; the tests run their own instances.
-    for (const cmd of [['update-rc.d', 'slapd', 'disable'], ['systemctl', 'disable', '--now', 'slapd']]) {
-      try {
-        execFileSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' });
-      } catch {
-        // not present on this system (containers have no systemd)
-      }
-    }
-    // If the package did start the system instance anyway, stop exactly that process.
-    for (const pidFile of ['/run/slapd/slapd.pid', '/var/run/slapd/slapd.pid']) {
-      const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8').trim()) : NaN;
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) process.kill(pid, 'SIGTERM');
-    }
-    if (!installed()) throw new Error(`installing ${PACKAGES.join(' ')} did not provide ${SLAPD}`);
+  await installDebianPackages({
+    what: 'slapd',
+    packages: PACKAGES,
+    installed,
+    provides: `${SLAPD}, ${SLAPADD} and /usr/bin/ldapmodify`,
+    lockFile: path.join(os.tmpdir(), 'usersync-slapd-install.lock'),
+    lockTimeoutMs: 10 * 60_000,
+    // keep the packaged service from starting at boot or holding port 389; the tests run their own instances
+    services: ['slapd'],
+    pidDirs: ['/run/slapd', '/var/run/slapd'],
+    // apt-get update only when the package lists are missing or stale
+    updateIf: /Unable to locate package|has no installation candidate|Failed to fetch|404/i,
   });
 }
 
