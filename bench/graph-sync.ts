@@ -31,23 +31,15 @@
 //   BENCH_GRAPH_USERS=100000 BENCH_GRAPH_GROUPS=5000 BENCH_GRAPH_MEMBERSHIPS=500000 BENCH_GRAPH_NESTED=500
 //   (other sizes are printed, not recorded)   BENCH_KEEP=1 (keep the temp dir: databases, profiles)
 
-import { execFileSync, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import pg from 'pg';
-import { IpcClient, stopChildProcess } from './lib/ipc.ts';
-import type { CpuProfile, ProfileSummary } from './lib/profile.ts';
-import { summarise } from './lib/profile.ts';
 import { bareDirectoryInsert } from './lib/graph-bare.ts';
 import type { BareResult } from './lib/graph-bare.ts';
-import { machine, revision } from './lib/machine.ts';
+import type { Child, DirectoryUser, Json, ProfileSection, ServiceReady, Stats, Store, SyncTiming } from './lib/driver.ts';
+import { ConnectorService, PROFILE, ROOT, RssWatch, beginRun, fullSyncs, runIfMain, startChild, stopChild, storeSetup } from './lib/driver.ts';
+import { check, counters, f0, f1, f2, log, mb, median, quantile, runLog, spans, verdict } from './lib/format.ts';
+import { PROFILE_HEADING, fullSyncRows, profileSection, putSections, reportHead, secondSyncRows } from './lib/report.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 const CONNECTOR = 'graph';
 const SIZE = {
   users: Number(process.env.BENCH_GRAPH_USERS ?? 100_000),
@@ -61,141 +53,6 @@ const ISSUE_SIZE = SIZE.users === 100_000 && SIZE.groups === 5_000 && SIZE.membe
 const CHANGES = { updates: 40, disables: 10, newUsers: 10, adds: 15, removals: 10, deletions: 3, renames: 2 };
 const ON_DEMAND_CALLS = 30;
 const TARGET = { fullS: 30, rssMb: 400, deltaS: 2, userS: 1 };
-const PROFILE = process.argv.includes('--profile');
-const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-const log = (s: string) => process.stdout.write(`${s}\n`);
-const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
-const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : 'n/a');
-const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
-const mb = (bytes: number) => bytes / 1024 / 1024;
-const verdict = (ok: boolean) => (ok ? 'met' : '**not met**');
-const check = (ok: boolean) => (ok ? 'ok' : '**wrong**');
-
-// ---------------------------------------------------------------------------------------------------
-// processes
-
-interface Child<R> {
-  name: string;
-  child: ChildProcess;
-  ipc: IpcClient;
-  ready: R;
-}
-
-async function startChild<R>(name: string, script: string, env: Record<string, string>): Promise<Child<R>> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', script)], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, NODE_ENV: 'production' },
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  const ipc = new IpcClient(child);
-  const lines = readline.createInterface({ input: child.stdout! });
-  const ready = await new Promise<R>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${name} exited before it was ready (code ${code})`)));
-    lines.on('line', (line) => {
-      if (line.startsWith('READY ')) resolve(JSON.parse(line.slice(6)) as R);
-      else process.stdout.write(`[${name}] ${line}\n`);
-    });
-  });
-  return { name, child, ipc, ready };
-}
-
-async function stopChild(c: Child<unknown> | undefined): Promise<void> {
-  if (c) await stopChildProcess(c.child, c.ipc);
-}
-
-/** The RSS of a process from outside: VmRSS sampled, and VmHWM (the kernel's own peak) after a reset. */
-class RssWatch {
-  private timer: NodeJS.Timeout | undefined;
-  private peakKb = 0;
-  private samples = 0;
-  private hwmReset = false;
-  constructor(private readonly pid: number) {}
-
-  private field(name: 'VmRSS' | 'VmHWM'): number {
-    try {
-      const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${this.pid}/status`, 'utf8'));
-      return m ? Number(m[1]) : NaN;
-    } catch {
-      return NaN;
-    }
-  }
-
-  start(everyMs = 50): void {
-    this.peakKb = 0;
-    this.samples = 0;
-    try {
-      fs.writeFileSync(`/proc/${this.pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
-      this.hwmReset = true;
-    } catch {
-      this.hwmReset = false;
-    }
-    const sample = () => {
-      const kb = this.field('VmRSS');
-      if (Number.isFinite(kb)) {
-        this.peakKb = Math.max(this.peakKb, kb);
-        this.samples++;
-      }
-    };
-    sample();
-    this.timer = setInterval(sample, everyMs);
-  }
-
-  stop(): { sampledMb: number; hwmMb: number | null; samples: number; nowMb: number } {
-    clearInterval(this.timer);
-    const now = this.field('VmRSS');
-    this.peakKb = Math.max(this.peakKb, now);
-    return { sampledMb: this.peakKb / 1024, hwmMb: this.hwmReset ? this.field('VmHWM') / 1024 : null, samples: this.samples, nowMb: now / 1024 };
-  }
-
-  now(): number {
-    return this.field('VmRSS') / 1024;
-  }
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-// ---------------------------------------------------------------------------------------------------
-// the admin API (node:http: no client-side timeout on a long synchronous sync)
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
-
-function api(port: number, token: string, method: string, p: string, body?: unknown): Promise<{ status: number; body: Json }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      { host: '127.0.0.1', port, method, path: `/api${p}`, headers: { authorization: `Bearer ${token}`, ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
-        });
-      },
-    );
-    req.on('error', reject);
-    if (data) req.write(data);
-    req.end();
-  });
-}
 
 // ---------------------------------------------------------------------------------------------------
 // one store
@@ -209,12 +66,6 @@ interface EmulatorReady {
   graphUrl: string;
   caCert: string;
 }
-interface ServiceReady {
-  port: number;
-  token: string;
-  pid: number;
-  dialect: string;
-}
 interface Seeded {
   seedMs: number;
   users: number;
@@ -224,24 +75,6 @@ interface Seeded {
   nestedLinks: number;
   transitiveMemberships: number;
 }
-interface Stats {
-  users: number;
-  activeUsers: number;
-  groups: number;
-  memberships: number;
-  changeFeed: number;
-  changeFeedMaxSeq: number;
-  mirrorUsers: number;
-  mirrorGroups: number;
-  mirrorMembers: number;
-  dirtyMarks: number;
-  usersUpdatedAt: string;
-  groupsUpdatedAt: string;
-  membershipsCreatedAt: string;
-  mirrorUserVersions: number;
-  mirrorGroupVersions: number;
-  mirrorUsersUpdatedAt: string;
-}
 interface ExpectedUser {
   id: string;
   username: string;
@@ -250,40 +83,7 @@ interface ExpectedUser {
   active?: boolean;
   groups?: string[];
 }
-interface DirectoryUser {
-  username: string;
-  found: boolean;
-  displayName?: string;
-  active?: boolean;
-  groups?: string[];
-}
-interface Run {
-  id: string;
-  status: string;
-  startedAt: string;
-  endedAt: string;
-  counters: Record<string, number>;
-  peakRss: number;
-  error: string | null;
-  log: { at: string; level: string; message: string }[];
-}
-interface SyncFigure {
-  wallS: number;
-  run: Run;
-  runS: number;
-  readingS: number | null;
-  rss: ReturnType<RssWatch['stop']>;
-  requests: number;
-  /** CPU seconds used meanwhile by the service and by the emulator */
-  cpu: { service: number; emulator: number };
-  /** the run's phases (reading: users, groups, members, removals; then reconciling) and when each was first seen, s after the POST */
-  phases: { phase: string; atS: number }[];
-}
-interface ProfileSection {
-  label: string;
-  summary: ProfileSummary;
-  sql: { totalMs: number; statements: { sql: string; n: number; ms: number; rows: number }[]; plans: { sql: string; ms: number; plan: string }[] };
-}
+type SyncFigure = SyncTiming<'emulator'> & { requests: number };
 
 interface StoreResult {
   store: string;
@@ -317,19 +117,10 @@ function compareUser(e: ExpectedUser, d: DirectoryUser | undefined): string | un
   return wrong.length ? `${e.username}: ${wrong.join('; ')}` : undefined;
 }
 
-async function runStore(store: 'sqlite' | 'postgres', tmpDir: string): Promise<StoreResult> {
-  const profiles: ProfileSection[] = [];
+async function runStore(store: Store, tmpDir: string): Promise<StoreResult> {
   let emu: Child<EmulatorReady> | undefined;
   let svc: Child<ServiceReady> | undefined;
-  const schema = `bench_graph_${randomBytes(4).toString('hex')}`;
-  const env: Record<string, string> = {
-    USERSYNC_SECRET_KEY: randomBytes(32).toString('base64'),
-    LOG_LEVEL: 'warn',
-    PORT: '0',
-    DATA_DIR: tmpDir,
-    ...(store === 'sqlite' ? { DATABASE_URL: path.join(tmpDir, 'usersync.db') } : { DATABASE_URL: PG_URL, DATABASE_SCHEMA: schema }),
-    ...(PROFILE ? { BENCH_SQL_TIMING: '1' } : {}),
-  };
+  const { env, note, drop } = storeSetup(store, tmpDir, 'bench_graph');
   try {
     // --- the tenant
     const t = performance.now();
@@ -343,10 +134,7 @@ async function runStore(store: 'sqlite' | 'postgres', tmpDir: string): Promise<S
 
     // --- the service, and a Graph connector pointed at the emulator
     svc = await startChild<ServiceReady>('service', 'lib/graph-service.ts', env);
-    const { port, token } = svc.ready;
-    const call = (method: string, p: string, body?: unknown) => api(port, token, method, p, body);
-    const watch = new RssWatch(svc.ready.pid);
-    const created = await call('POST', '/connectors', {
+    const service = await ConnectorService.create(svc, tmpDir, store, {
       id: CONNECTOR,
       name: 'Contoso Entra ID (bench)',
       kind: 'graph',
@@ -361,78 +149,20 @@ async function runStore(store: 'sqlite' | 'postgres', tmpDir: string): Promise<S
         schedule: { kind: 'off' },
       },
     });
-    if (created.status !== 201) throw new Error(`creating the connector: ${created.status} ${JSON.stringify(created.body)}`);
-    const serviceIdleRssMb = watch.now();
-    const stats = () => svc!.ipc.call<Stats>('stats', { connector: CONNECTOR });
-    const profileStart = async () => {
-      if (!PROFILE) return;
-      await svc!.ipc.call('sqlTimes', {}); // only the step's own statements
-      await svc!.ipc.call('profileStart', { intervalUs: 500 });
-    };
-    const profileStop = async (label: string) => {
-      if (!PROFILE) return;
-      const file = path.join(tmpDir, `${store}-${label.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`);
-      await svc!.ipc.call('profileStop', { file });
-      const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
-      const sql = await svc!.ipc.call<ProfileSection['sql']>('sqlTimes', { top: 15 });
-      profiles.push({ label, summary: summarise([profile], ROOT, 25), sql });
-    };
+    const { call, profiler } = service;
+    const stats = () => service.stats();
 
     const sync = async (mode: 'full' | 'auto', label: string): Promise<SyncFigure> => {
       await emu!.ipc.call('requests');
-      await profileStart();
-      watch.start();
-      const cpu0 = { service: cpuSeconds(svc!.ready.pid), emulator: cpuSeconds(emu!.ready.pid) };
-      const t0 = performance.now();
-      const pending = call('POST', `/connectors/${CONNECTOR}/sync`, { mode });
-      // The run's phases as they go, polled every 250 ms: when each was first seen. The run's detail (for
-      // the reading sub-phase) only while reading: later it would also list the run's change-feed rows.
-      const phases: { phase: string; atS: number }[] = [];
-      let ended = false;
-      void pending.finally(() => (ended = true));
-      const currentPhase = async (): Promise<string | undefined> => {
-        const r = (await call('GET', `/runs?connector=${CONNECTOR}&limit=1`)).body?.runs?.[0] as { id: string; status: string; phase: string | null } | undefined;
-        if (!r || r.status !== 'running' || !r.phase) return undefined;
-        if (r.phase !== 'reading') return r.phase;
-        const detail = (await call('GET', `/runs/${r.id}`)).body as { progress?: { phase?: string } };
-        return detail.progress?.phase ? `reading ${detail.progress.phase}` : 'reading (delta links, counts)';
-      };
-      const poll = (async () => {
-        while (!ended) {
-          const phase = await currentPhase().catch(() => undefined);
-          if (phase && phases.at(-1)?.phase !== phase) phases.push({ phase, atS: (performance.now() - t0) / 1000 });
-          await new Promise((res) => setTimeout(res, 250));
-        }
-      })();
-      const res = await pending;
-      const wallS = (performance.now() - t0) / 1000;
-      await poll;
-      const rss = watch.stop();
-      const cpu = { service: cpuSeconds(svc!.ready.pid) - cpu0.service, emulator: cpuSeconds(emu!.ready.pid) - cpu0.emulator };
-      await profileStop(label);
-      if (res.status !== 200) throw new Error(`${label}: POST sync answered ${res.status} ${JSON.stringify(res.body)}`);
-      const run = (await call('GET', `/runs/${res.body.runId}`)).body as Run;
-      if (run.status !== 'succeeded') throw new Error(`${label}: the run ended ${run.status}: ${run.error ?? ''}\n${run.log.map((l) => `  ${l.level} ${l.message}`).join('\n')}`);
-      const read = run.log.map((l) => /(?:full read|delta round): .* in ([\d.]+) s$/.exec(l.message)).find(Boolean);
-      const requests = await emu!.ipc.call<number>('requests');
-      return { wallS, run, runS: (Date.parse(run.endedAt) - Date.parse(run.startedAt)) / 1000, readingS: read ? Number(read[1]) : null, rss, requests, phases, cpu };
+      const figure = await service.sync(mode, label, { pids: { emulator: emu!.ready.pid }, readingFallback: 'reading (delta links, counts)' });
+      return { ...figure, requests: await emu!.ipc.call<number>('requests') };
     };
 
-    // --- 1. full sync
-    log('  1. full sync …');
-    const full = await sync('full', '1. full sync');
-    const afterFull = await stats();
-    log(
-      `     ${f1(full.wallS)} s (reading ${f1(full.readingS ?? NaN)} s), run peakRss ${f0(mb(full.run.peakRss))} MB, sampled ${f0(full.rss.sampledMb)} MB, VmHWM ${full.rss.hwmMb === null ? 'n/a' : f0(full.rss.hwmMb)} MB; ` +
-        `directory ${f0(afterFull.users)} users, ${f0(afterFull.groups)} groups, ${f0(afterFull.memberships)} memberships; ${f0(full.requests)} Graph requests; ` +
-        `CPU: service ${f1(full.cpu.service)} s, emulator ${f1(full.cpu.emulator)} s; phases: ${full.phases.map((p, i) => `${p.phase} ${f1((full.phases[i + 1]?.atS ?? full.wallS) - p.atS)} s`).join(', ')}`,
-    );
-
-    // --- 2. a second full sync with nothing changed
-    log('  2. second full sync, nothing changed …');
-    const before = await stats();
-    const second = await sync('full', '2. second full sync');
-    const after = await stats();
+    // --- 1. full sync; 2. a second full sync with nothing changed
+    const { full, afterFull, second, before, after } = await fullSyncs(sync, stats, (f, a) => ({
+      directory: `directory ${f0(a.users)} users, ${f0(a.groups)} groups, ${f0(a.memberships)} memberships; ${f0(f.requests)} Graph requests`,
+      cpu: `service ${f1(f.cpu.service)} s, emulator ${f1(f.cpu.emulator)} s`,
+    }));
     const feed = await svc.ipc.call<{ entity: string; op: string; n: number }[]>('feedOfRun', { runId: second.run.id });
     log(`     ${f1(second.wallS)} s; change feed ${f0(before.changeFeed)} → ${f0(after.changeFeed)} rows (${f0(feed.reduce((s, r) => s + r.n, 0))} of this run); counters ${JSON.stringify(second.run.counters)}`);
 
@@ -467,7 +197,7 @@ async function runStore(store: 'sqlite' | 'postgres', tmpDir: string): Promise<S
     names.splice(Math.floor(names.length / 2), 0, picked.brandNew);
     const ms: number[] = [];
     const answers: Json[] = [];
-    await profileStart();
+    await profiler.start();
     for (const username of names) {
       const t0 = performance.now();
       const res = await call('POST', `/connectors/${CONNECTOR}/sync-user`, { username });
@@ -475,7 +205,7 @@ async function runStore(store: 'sqlite' | 'postgres', tmpDir: string): Promise<S
       if (res.status !== 200) throw new Error(`sync-user ${username}: ${res.status} ${JSON.stringify(res.body)}`);
       answers.push(res.body);
     }
-    await profileStop('4. sync-user');
+    await profiler.stop('4. sync-user');
     const expected = await emu.ipc.call<ExpectedUser[]>('expect', { usernames: names });
     const odWrong: string[] = [];
     const outcomes: Record<string, number> = {};
@@ -495,71 +225,41 @@ async function runStore(store: 'sqlite' | 'postgres', tmpDir: string): Promise<S
     const emulatorRssMb = emuWatch.now();
     return {
       store,
-      storeNote: store === 'sqlite' ? 'SQLite (WAL, synchronous=NORMAL), a file on local disk' : `PostgreSQL (${PG_URL.replace(/\/\/[^@]*@/, '//…@')}, schema ${schema}, dropped afterwards)`,
+      storeNote: note,
       seeded,
       emulatorRssMb,
-      serviceIdleRssMb,
+      serviceIdleRssMb: service.idleRssMb,
       full,
       afterFull,
       second: { ...second, before, after, feed },
       delta,
       onDemand,
-      profiles,
+      profiles: profiler.sections,
       dbBytes,
     };
   } finally {
     await Promise.allSettled([stopChild(svc), stopChild(emu)]);
-    if (store === 'postgres') {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
-    }
+    await drop();
   }
-}
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
 // ---------------------------------------------------------------------------------------------------
 // the report
-
-
 
 function storeSection(r: StoreResult, bare: BareResult | undefined): string[] {
   const L: string[] = [];
   const s = r.seeded;
   const a = r.afterFull;
   const full = r.full;
-  const runRss = mb(full.run.peakRss);
-  const extRss = Math.max(full.rss.sampledMb, full.rss.hwmMb ?? 0);
   const countsOk = a.users === s.users && a.groups === s.groups && a.memberships === s.transitiveMemberships && a.activeUsers === s.activeUsers;
   const sec = r.second;
   const runFeed = sec.feed.reduce((n, x) => n + x.n, 0);
-  const dirUnchanged =
-    sec.before.usersUpdatedAt === sec.after.usersUpdatedAt &&
-    sec.before.groupsUpdatedAt === sec.after.groupsUpdatedAt &&
-    sec.before.membershipsCreatedAt === sec.after.membershipsCreatedAt &&
-    sec.before.users === sec.after.users &&
-    sec.before.groups === sec.after.groups &&
-    sec.before.memberships === sec.after.memberships;
-  const mirrorWrites = ['mirrorCreated', 'mirrorUpdated', 'mirrorDeleted', 'mirrorMembershipsAdded', 'mirrorMembershipsRemoved'].map((k) => sec.run.counters[k] ?? 0);
-  const mirrorUnchanged = sec.before.mirrorUserVersions === sec.after.mirrorUserVersions && sec.before.mirrorGroupVersions === sec.after.mirrorGroupVersions && sec.before.mirrorUsersUpdatedAt === sec.after.mirrorUsersUpdatedAt && sec.before.mirrorMembers === sec.after.mirrorMembers;
   const dl = r.delta;
   const od = r.onDemand;
   const sorted = [...od.ms].sort((x, y) => x - y);
   const p50 = quantile(sorted, 0.5);
   const p95 = quantile(sorted, 0.95);
   const max = sorted.at(-1)!;
-  const counters = (c: Record<string, number>) =>
-    Object.entries(c)
-      .map(([k, v]) => `${k} ${f0(v)}`)
-      .join(', ') || 'none';
 
   L.push(`## ${r.storeNote}`, '');
   L.push(
@@ -568,27 +268,12 @@ function storeSection(r: StoreResult, bare: BareResult | undefined): string[] {
       `that is ${f0(s.transitiveMemberships)} user memberships. The service's RSS before the first sync: ${f0(r.serviceIdleRssMb)} MB.`,
     '',
   );
-  L.push('| # | Figure | Measured | Target | Verdict |', '|---|---|---|---|---|');
-  L.push(
-    `| 1 | Full sync (POST …/sync \`{"mode":"full"}\`, answered when the run ended \`${full.run.status}\`) | **${f1(full.wallS)} s** (run ${f1(full.runS)} s: reading into the mirror ${f1(full.readingS ?? NaN)} s, reconciling ${f1(full.runS - (full.readingS ?? NaN))} s) | < ${TARGET.fullS} s | ${verdict(full.wallS < TARGET.fullS)} |`,
-  );
-  L.push(`| 1 | Peak RSS of the service, the run's own \`peakRss\` | ${f0(runRss)} MB | < ${TARGET.rssMb} MB | ${verdict(runRss < TARGET.rssMb)} |`);
-  L.push(
-    `| 1 | Peak RSS of the service process, from outside (/proc: VmRSS every 50 ms, ${f0(full.rss.samples)} samples; VmHWM reset before the sync) | ${f0(full.rss.sampledMb)} MB sampled; VmHWM ${full.rss.hwmMb === null ? 'n/a' : `${f0(full.rss.hwmMb)} MB`} | < ${TARGET.rssMb} MB | ${verdict(extRss < TARGET.rssMb)} |`,
-  );
+  L.push(...fullSyncRows(full, TARGET));
   L.push(
     `| 1 | Directory afterwards: users / active / groups / memberships | ${f0(a.users)} / ${f0(a.activeUsers)} / ${f0(a.groups)} / ${f0(a.memberships)} | ${f0(s.users)} / ${f0(s.activeUsers)} / ${f0(s.groups)} / ${f0(s.transitiveMemberships)} (the tenant) | ${check(countsOk)} |`,
   );
   L.push(`| 1 | Graph requests; change-feed rows | ${f0(full.requests)}; ${f0(a.changeFeed)} | | |`);
-  L.push(`| 2 | Second full sync, nothing changed: time | ${f1(sec.wallS)} s (reading ${f1(sec.readingS ?? NaN)} s) | (reported) | |`);
-  L.push(`| 2 | … change-feed rows of the run (whole feed before → after) | **${f0(runFeed)}** (${f0(sec.before.changeFeed)} → ${f0(sec.after.changeFeed)}) | 0 | ${verdict(runFeed === 0 && sec.before.changeFeed === sec.after.changeFeed)} |`);
-  L.push(
-    `| 2 | … directory rows written (latest users.updated_at, groups.updated_at, memberships.created_at and row counts, before vs after) | ${dirUnchanged ? 'none: all unchanged' : `changed: users ${sec.before.usersUpdatedAt} → ${sec.after.usersUpdatedAt}, groups ${sec.before.groupsUpdatedAt} → ${sec.after.groupsUpdatedAt}, memberships ${sec.before.membershipsCreatedAt} → ${sec.after.membershipsCreatedAt}`} | none | ${verdict(dirUnchanged)} |`,
-  );
-  L.push(
-    `| 2 | … mirror writes (run counters mirrorCreated / Updated / Deleted / MembershipsAdded / Removed; sum of mirror versions, latest updated_at, member rows) | ${mirrorWrites.map(f0).join(' / ')}; ${mirrorUnchanged ? 'unchanged' : 'changed'} | 0; unchanged | ${verdict(mirrorWrites.every((x) => x === 0) && mirrorUnchanged)} |`,
-  );
-  L.push(`| 2 | … run counters | ${counters(sec.run.counters)} | | |`);
+  L.push(...secondSyncRows(sec, runFeed));
   L.push(`| 3 | Delta round carrying ${dl.changes} changes (POST …/sync \`{"mode":"auto"}\`; ${dl.how}) | **${f2(dl.wallS)} s** (run ${f2(dl.runS)} s) | < ${TARGET.deltaS} s | ${verdict(dl.wallS < TARGET.deltaS && dl.how === 'delta round')} |`);
   L.push(
     `| 3 | … directory matches the tenant afterwards (${dl.checked - dl.deleted} users changed or added: display name, active, groups with nesting; ${dl.deleted} deleted users deactivated; ${dl.renamed} renamed groups with their member counts) | ${dl.wrong.length ? `${dl.wrong.length} differences` : 'all match'} | all match | ${check(dl.wrong.length === 0)} |`,
@@ -611,11 +296,10 @@ function storeSection(r: StoreResult, bare: BareResult | undefined): string[] {
   L.push('');
   const notes: string[] = [];
   if (r.dbBytes) notes.push(`Database size at the end: ${f0(mb(r.dbBytes))} MB.`);
-  const spans = (f: SyncFigure) => f.phases.map((p, i) => `${p.phase} ${f1((f.phases[i + 1]?.atS ?? f.wallS) - p.atS)} s`).join(', ');
   notes.push(`Full sync phases (polled every 250 ms): ${spans(full)}; second full sync: ${spans(sec)}.`);
   const cpuOf = (f: SyncFigure) => `service ${f1(f.cpu.service)} s, emulator ${f1(f.cpu.emulator)} s of CPU in ${f1(f.wallS)} s`;
   notes.push(`CPU time (/proc/<pid>/stat) — full sync: ${cpuOf(full)}; second full sync: ${cpuOf(sec)}; delta round: ${cpuOf(dl)}.`);
-  notes.push(`Full sync run log: ${full.run.log.map((l) => `"${l.message}"`).join('; ')}.`);
+  notes.push(`Full sync run log: ${runLog(full.run)}.`);
   notes.push(`Full sync counters: ${counters(full.run.counters)}.`);
   if (dl.wrong.length) notes.push(`Delta differences (first 10): ${dl.wrong.slice(0, 10).join(' | ')}`);
   if (od.wrong.length) notes.push(`On-demand differences (first 10): ${od.wrong.slice(0, 10).join(' | ')}`);
@@ -624,52 +308,30 @@ function storeSection(r: StoreResult, bare: BareResult | undefined): string[] {
   return L;
 }
 
-const PROFILE_HEADING = '## CPU profile — ';
-
-function profileSection(r: StoreResult, load: number[]): string[] {
-  const L: string[] = [`${PROFILE_HEADING}${r.store}`, ''];
-  L.push(
-    `A separate run with \`--profile\` (${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}, code: ${revision()}, load average after it ${load.map((x) => x.toFixed(2)).join(' / ')}): ` +
-      'node:inspector sampling (500 µs) in the service process for each step, and every SQL statement timed by its text ' +
-      '(IN- and VALUES-lists folded). Profiled figures are slower than the figures above and are not the result. ' +
-      "Frames in bench/lib/graph-service.ts are that SQL timer's wrapper: their self time is the timer's overhead plus native statement time V8 attributes to the caller. " +
-      "On PostgreSQL a statement's time is the wall time until its result arrived (waiting for a pool connection included), and the service's CPU profile shows mostly idle time while it waits.",
-    '',
-    `Profiled: full sync ${f1(r.full.wallS)} s (service CPU ${f1(r.full.cpu.service)} s, emulator CPU ${f1(r.full.cpu.emulator)} s; ` +
-      `phases ${r.full.phases.map((p, i) => `${p.phase} ${f1((r.full.phases[i + 1]?.atS ?? r.full.wallS) - p.atS)} s`).join(', ')}; ` +
-      `run log: ${r.full.run.log.map((l) => `"${l.message}"`).join('; ')}); second full sync ${f1(r.second.wallS)} s; delta round ${f2(r.delta.wallS)} s; ` +
-      `sync-user median ${f0(quantile([...r.onDemand.ms].sort((a, b) => a - b), 0.5))} ms.`,
-    '',
-  );
-  for (const p of r.profiles) {
-    L.push(`### ${r.store}: ${p.label}`, '', `${f0(p.summary.totalSamples)} samples over ${f0(p.summary.durationMs)} ms.`, '');
-    L.push('Self time by area:', '', '| Area | self % |', '|---|---:|');
-    for (const x of p.summary.byArea.slice(0, 12)) L.push(`| ${x.area} | ${x.selfPct} |`);
-    L.push('', 'Top functions by self time:', '', '| Function | Where | self % |', '|---|---|---:|');
-    for (const x of p.summary.bySelf.slice(0, 15)) L.push(`| ${x.fn} | ${x.where} | ${x.selfPct} |`);
-    L.push('', 'Top functions by inclusive time:', '', '| Function | Where | total % |', '|---|---|---:|');
-    for (const x of p.summary.byInclusive.slice(0, 25)) L.push(`| ${x.fn} | ${x.where} | ${x.totalPct} |`);
-    L.push('', `SQL statements by total time (all statements: ${f0(p.sql.totalMs)} ms):`, '', '| Statement | calls | total ms | rows |', '|---|---:|---:|---:|');
-    for (const x of p.sql.statements.slice(0, 12)) L.push(`| \`${x.sql.replace(/\|/g, '\\|').replace(/`/g, "'")}\` | ${f0(x.n)} | ${f0(x.ms)} | ${f0(x.rows)} |`);
-    L.push('');
-    for (const x of p.sql.plans) {
-      L.push(`Plan of a statement that took ${f0(x.ms)} ms (EXPLAIN on another connection right after it): \`${x.sql.slice(0, 200).replace(/`/g, "'")}…\``, '', '```', x.plan, '```', '');
-    }
-  }
-  return L;
+function profileSectionOf(r: StoreResult, load: number[]): string[] {
+  return profileSection(r.store, r.profiles, {
+    load,
+    pgNote: "On PostgreSQL a statement's time is the wall time until its result arrived (waiting for a pool connection included), and the service's CPU profile shows mostly idle time while it waits.",
+    profiled:
+      `Profiled: full sync ${f1(r.full.wallS)} s (service CPU ${f1(r.full.cpu.service)} s, emulator CPU ${f1(r.full.cpu.emulator)} s; ` +
+      `phases ${spans(r.full)}; ` +
+      `run log: ${runLog(r.full.run)}); second full sync ${f1(r.second.wallS)} s; delta round ${f2(r.delta.wallS)} s; ` +
+      `sync-user median ${f0(median(r.onDemand.ms))} ms.`,
+  });
 }
+
+/** the results file's line on what ran in which process */
+const PROCESSES =
+  '- Processes: the bench driver; the Graph emulator (`test/support/graph-emulator`, HTTPS, the tenant in memory) in its own process; the service ' +
+  '(`bench/lib/graph-service.ts`: `buildService` as `usersync serve` builds it — admin API, PullRunner, reconciler and scheduler running, LOG_LEVEL=warn) in its own process. ' +
+  "Every sync goes over the admin API on loopback; the connector's source settings point at the emulator (`cloud: 'custom'`, `caCertificate`), schedule off, other settings default " +
+  '(directory scope, `nestedGroups: flatten`, concurrency 4, default user and group rules).';
 
 // ---------------------------------------------------------------------------------------------------
 
 export async function runGraphSync(): Promise<void> {
-  const started = Date.now();
-  const date = new Date().toISOString().slice(0, 10);
-  const mach = machine();
-  const stores: ('sqlite' | 'postgres')[] = process.argv.includes('--pg-only') ? ['postgres'] : process.argv.includes('--pg') ? ['sqlite', 'postgres'] : ['sqlite'];
-  const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'usersync-graph-bench-'));
-  const loadBefore = os.loadavg();
-  log(`usersync Graph sync bench — ${date}, ${mach.host}, ${mach.model}, ${mach.cores} cores, ${f1(mach.memGb)} GB, Node ${mach.node}${PROFILE ? ' — PROFILING (figures not comparable)' : ''}`);
-  log(`  stores: ${stores.join(', ')}; temp dir ${tmpDir}`);
+  const b = beginRun('Graph sync', 'usersync-graph-bench-');
+  const { stores, tmpDir } = b;
   const results: StoreResult[] = [];
   let bare: BareResult | undefined;
   try {
@@ -685,42 +347,18 @@ export async function runGraphSync(): Promise<void> {
       }
     }
   } finally {
-    if (process.env.BENCH_KEEP) log(`kept ${tmpDir}`);
-    else fs.rmSync(tmpDir, { recursive: true, force: true });
+    b.removeTmpDir();
   }
-  const totalS = (Date.now() - started) / 1000;
-  const loadAfter = os.loadavg();
-  const out = path.join(ROOT, 'bench', 'results', `${date}-${mach.host}-graph.md`);
+  const { totalS, loadAfter, out } = b.finished('graph');
 
   if (PROFILE) {
-    const sections = results.map((r) => profileSection(r, loadAfter).join('\n'));
-    log('');
-    log(sections.join('\n'));
-    if (ISSUE_SIZE && fs.existsSync(out)) {
-      // the day's results keep their figures; this run's stores' profile sections replace older ones
-      const parts = fs.readFileSync(out, 'utf8').split(new RegExp(`\n(?=${PROFILE_HEADING})`));
-      const kept = parts.filter((p, i) => i === 0 || !results.some((r) => p.startsWith(`${PROFILE_HEADING}${r.store}\n`)));
-      fs.writeFileSync(out, `${[...kept.map((p) => p.trimEnd()), ...sections.map((x) => x.trimEnd())].join('\n\n')}\n`);
-      log(`CPU profile written into ${path.relative(ROOT, out)}`);
-    }
+    // the day's results keep their figures; this run's stores' profile sections replace older ones
+    const sections = results.map((r) => profileSectionOf(r, loadAfter).join('\n'));
+    putSections(out, sections, { record: ISSUE_SIZE, headings: [PROFILE_HEADING], what: 'CPU profile' });
     return;
   }
 
-  const L: string[] = [];
-  L.push(`# Graph pull sync benchmark — ${date} — ${mach.host}`, '');
-  L.push(
-    `- Date (UTC): ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
-    `- Machine: ${mach.host} — ${mach.model}, ${mach.cores} cores, ${f1(mach.memGb)} GB memory (shared with other work), ${mach.platform}`,
-    `- Node ${mach.node}; code measured: ${mach.code}`,
-    `- Load average (1/5/15 min) before: ${loadBefore.map((x) => x.toFixed(2)).join(' / ')}, after: ${loadAfter.map((x) => x.toFixed(2)).join(' / ')}; whole run ${totalS.toFixed(0)} s`,
-    '- Processes: the bench driver; the Graph emulator (`test/support/graph-emulator`, HTTPS, the tenant in memory) in its own process; the service ' +
-      '(`bench/lib/graph-service.ts`: `buildService` as `usersync serve` builds it — admin API, PullRunner, reconciler and scheduler running, LOG_LEVEL=warn) in its own process. ' +
-      "Every sync goes over the admin API on loopback; the connector's source settings point at the emulator (`cloud: 'custom'`, `caCertificate`), schedule off, other settings default " +
-      '(directory scope, `nestedGroups: flatten`, concurrency 4, default user and group rules).',
-    '- Times are wall-clock times of the admin API call as the client sees them; POST …/sync answers when the run has ended (read into the mirror and reconciled into the directory).',
-    '',
-  );
-  if (!ISSUE_SIZE) L.push(`**Reduced size (${f0(SIZE.users)} users, ${f0(SIZE.groups)} groups, ${f0(SIZE.memberships)} memberships): not the issue's figures.**`, '');
+  const L: string[] = reportHead('Graph pull sync benchmark', b, { loadAfter, totalS, processes: PROCESSES, reduced: ISSUE_SIZE ? undefined : SIZE });
   for (const r of results) L.push(...storeSection(r, bare));
   if (bare) {
     L.push(
@@ -744,9 +382,4 @@ export async function runGraphSync(): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  runGraphSync().catch((e: unknown) => {
-    process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, runGraphSync);

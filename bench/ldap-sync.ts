@@ -43,28 +43,22 @@
 //   BENCH_SERVICE_NODE_OPTIONS='--max-old-space-size=160'   NODE_OPTIONS for the service process only: a variant,
 //                                          written under "## Variant: …" in that day's results file, figures left alone
 
-import { execFileSync, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { Client } from 'ldapts';
-import pg from 'pg';
-import { IpcClient, stopChildProcess } from './lib/ipc.ts';
-import type { CpuProfile, ProfileSummary } from './lib/profile.ts';
-import { summarise } from './lib/profile.ts';
-import { machine, revision } from './lib/machine.ts';
+import type { Child, DirectoryUser, ProfileSection, ServiceReady, Stats, Store, SyncTiming } from './lib/driver.ts';
+import { ConnectorService, PROFILE, ROOT, RssWatch, beginRun, fullSyncs, cpuSeconds, runIfMain, startChild, stopChild, storeSetup } from './lib/driver.ts';
+import { check, counters, f0, f1, f2, loadText, log, mb, median, nowUtc, runLog, spans, verdict } from './lib/format.ts';
+import { PROFILE_HEADING, fullSyncRows, profileSection, putSections, reportHead, secondSyncRows } from './lib/report.ts';
+import { revision } from './lib/machine.ts';
 import { groupAttributes, userAttributes, validateLdapSource } from '../src/sources/ldap/config.ts';
 import { BINARY_ATTRIBUTES } from '../src/sources/ldap/map.ts';
 import type { Slapd } from '../test/support/slapd/index.ts';
 import { startSlapd } from '../test/support/slapd/index.ts';
 import { generateDirectoryLdif, groupCn, userUid } from '../test/support/slapd/ldif.ts';
 import { mulberry32 } from '../test/support/random.ts';
+import { slapdSource } from '../test/sources/ldap/support.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 const CONNECTOR = 'ldap';
 const SIZE = {
   users: Number(process.env.BENCH_LDAP_USERS ?? 50_000),
@@ -83,150 +77,8 @@ const DELTA_ROUNDS = 3;
 const TARGET = { fullS: 30, rssMb: 300, deltaS: 2 };
 /** what the generated entries say they were created and last modified at */
 const LOADED_AT = '20250101000000Z';
-const PROFILE = process.argv.includes('--profile');
-const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 /** NODE_OPTIONS for the service alone (e.g. --max-old-space-size=160): a variant, recorded under its own heading */
 const SERVICE_NODE_OPTIONS = process.env.BENCH_SERVICE_NODE_OPTIONS ?? '';
-
-const log = (s: string) => process.stdout.write(`${s}\n`);
-const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
-const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : 'n/a');
-const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
-const mb = (bytes: number) => bytes / 1024 / 1024;
-const verdict = (ok: boolean) => (ok ? 'met' : '**not met**');
-const check = (ok: boolean) => (ok ? 'ok' : '**wrong**');
-
-// ---------------------------------------------------------------------------------------------------
-// processes (as bench/graph-sync.ts)
-
-interface Child<R> {
-  name: string;
-  child: ChildProcess;
-  ipc: IpcClient;
-  ready: R;
-}
-
-async function startChild<R>(name: string, script: string, env: Record<string, string>): Promise<Child<R>> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', script)], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, NODE_ENV: 'production' },
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  const ipc = new IpcClient(child);
-  const lines = readline.createInterface({ input: child.stdout! });
-  const ready = await new Promise<R>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${name} exited before it was ready (code ${code})`)));
-    lines.on('line', (line) => {
-      if (line.startsWith('READY ')) resolve(JSON.parse(line.slice(6)) as R);
-      else process.stdout.write(`[${name}] ${line}\n`);
-    });
-  });
-  return { name, child, ipc, ready };
-}
-
-async function stopChild(c: Child<unknown> | undefined): Promise<void> {
-  if (c) await stopChildProcess(c.child, c.ipc);
-}
-
-/** The RSS of a process from outside: VmRSS sampled, and VmHWM (the kernel's own peak) after a reset. */
-class RssWatch {
-  private timer: NodeJS.Timeout | undefined;
-  private peakKb = 0;
-  private samples = 0;
-  private hwmReset = false;
-  constructor(private readonly pid: number) {}
-
-  private field(name: 'VmRSS' | 'VmHWM'): number {
-    try {
-      const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${this.pid}/status`, 'utf8'));
-      return m ? Number(m[1]) : NaN;
-    } catch {
-      return NaN;
-    }
-  }
-
-  start(everyMs = 50): void {
-    this.peakKb = 0;
-    this.samples = 0;
-    try {
-      fs.writeFileSync(`/proc/${this.pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
-      this.hwmReset = true;
-    } catch {
-      this.hwmReset = false;
-    }
-    const sample = () => {
-      const kb = this.field('VmRSS');
-      if (Number.isFinite(kb)) {
-        this.peakKb = Math.max(this.peakKb, kb);
-        this.samples++;
-      }
-    };
-    sample();
-    this.timer = setInterval(sample, everyMs);
-  }
-
-  stop(): { sampledMb: number; hwmMb: number | null; samples: number; nowMb: number } {
-    clearInterval(this.timer);
-    const now = this.field('VmRSS');
-    this.peakKb = Math.max(this.peakKb, now);
-    return { sampledMb: this.peakKb / 1024, hwmMb: this.hwmReset ? this.field('VmHWM') / 1024 : null, samples: this.samples, nowMb: now / 1024 };
-  }
-
-  now(): number {
-    return this.field('VmRSS') / 1024;
-  }
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
-
-/** The admin API (node:http: no client-side timeout on a long synchronous sync). */
-function api(port: number, token: string, method: string, p: string, body?: unknown): Promise<{ status: number; body: Json }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      { host: '127.0.0.1', port, method, path: `/api${p}`, headers: { authorization: `Bearer ${token}`, ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
-        });
-      },
-    );
-    req.on('error', reject);
-    if (data) req.write(data);
-    req.end();
-  });
-}
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
-const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
 
 // ---------------------------------------------------------------------------------------------------
 // the directory on the server: generated once, tracked through the changes
@@ -509,62 +361,7 @@ const bareDelta = (b: BareRead) =>
 // ---------------------------------------------------------------------------------------------------
 // one store
 
-interface ServiceReady {
-  port: number;
-  token: string;
-  pid: number;
-  dialect: string;
-}
-interface Stats {
-  users: number;
-  activeUsers: number;
-  groups: number;
-  memberships: number;
-  changeFeed: number;
-  changeFeedMaxSeq: number;
-  mirrorUsers: number;
-  mirrorGroups: number;
-  mirrorMembers: number;
-  dirtyMarks: number;
-  usersUpdatedAt: string;
-  groupsUpdatedAt: string;
-  membershipsCreatedAt: string;
-  mirrorUserVersions: number;
-  mirrorGroupVersions: number;
-  mirrorUsersUpdatedAt: string;
-}
-interface DirectoryUser {
-  username: string;
-  found: boolean;
-  displayName?: string;
-  active?: boolean;
-  groups?: string[];
-}
-interface Run {
-  id: string;
-  status: string;
-  startedAt: string;
-  endedAt: string;
-  counters: Record<string, number>;
-  peakRss: number;
-  error: string | null;
-  log: { at: string; level: string; message: string }[];
-}
-interface SyncFigure {
-  wallS: number;
-  run: Run;
-  runS: number;
-  readingS: number | null;
-  how: string;
-  rss: ReturnType<RssWatch['stop']>;
-  /** CPU seconds used meanwhile by the service and by slapd */
-  cpu: { service: number; slapd: number };
-  /** the run's phases (reading: users, groups, members, removals; then reconciling) and when each was first seen, s after the POST */
-  phases: { phase: string; atS: number }[];
-  /** the service's process.memoryUsage() (IPC, with each phase poll): the largest of each field while a phase ran, MB */
-  memory: { phase: string; rss: number; heapTotal: number; heapUsed: number; external: number }[];
-  feedRows: number;
-}
+type SyncFigure = SyncTiming<'slapd'> & { how: string; feedRows: number };
 interface DeltaFigure extends SyncFigure {
   changes: Changes;
   checked: number;
@@ -573,11 +370,6 @@ interface DeltaFigure extends SyncFigure {
   expectUsers: number;
   expectActive: number;
   expectMemberships: number;
-}
-interface ProfileSection {
-  label: string;
-  summary: ProfileSummary;
-  sql: { totalMs: number; statements: { sql: string; n: number; ms: number; rows: number }[]; plans: { sql: string; ms: number; plan: string }[] };
 }
 interface StoreResult {
   store: string;
@@ -596,19 +388,13 @@ interface StoreResult {
   dbBytes: number | null;
 }
 
-async function runStore(store: 'sqlite' | 'postgres', tmpDir: string, gen: Generated): Promise<StoreResult> {
-  const profiles: ProfileSection[] = [];
+async function runStore(store: Store, tmpDir: string, gen: Generated): Promise<StoreResult> {
   let ldap: Slapd | undefined;
   let svc: Child<ServiceReady> | undefined;
-  const schema = `bench_ldap_${randomBytes(4).toString('hex')}`;
   const dataDir = fs.mkdtempSync(path.join(tmpDir, `${store}-`));
+  const st = storeSetup(store, dataDir, 'bench_ldap');
   const env: Record<string, string> = {
-    USERSYNC_SECRET_KEY: randomBytes(32).toString('base64'),
-    LOG_LEVEL: 'warn',
-    PORT: '0',
-    DATA_DIR: dataDir,
-    ...(store === 'sqlite' ? { DATABASE_URL: path.join(dataDir, 'usersync.db') } : { DATABASE_URL: PG_URL, DATABASE_SCHEMA: schema }),
-    ...(PROFILE ? { BENCH_SQL_TIMING: '1' } : {}),
+    ...st.env,
     ...(SERVICE_NODE_OPTIONS ? { NODE_OPTIONS: SERVICE_NODE_OPTIONS } : {}),
   };
   // the server's copy of the structure: changes are tracked on it
@@ -620,17 +406,7 @@ async function runStore(store: 'sqlite' | 'postgres', tmpDir: string, gen: Gener
     const slapdStartMs = performance.now() - t;
     const slapdWatch = new RssWatch(ldap.pid);
     log(`  slapd: slapadd and start ${f1(slapdStartMs / 1000)} s, ${ldap.url}, size limit ${SIZE_LIMIT} for ${ldap.bindDn}`);
-    const source = {
-      preset: 'openldap',
-      url: ldap.url,
-      bindDn: ldap.bindDn,
-      bindPassword: ldap.bindPassword,
-      baseDn: ldap.baseDn,
-      userBaseDn: ldap.peopleDn,
-      groupBaseDn: ldap.groupsDn,
-      pageSize: PAGE_SIZE,
-      schedule: { kind: 'off' },
-    };
+    const source = slapdSource(ldap, { pageSize: PAGE_SIZE });
 
     // --- 4a. the bare read, before the service exists (it also warms slapd's caches for figure 1)
     let bareBefore: BareRead | undefined;
@@ -642,92 +418,23 @@ async function runStore(store: 'sqlite' | 'postgres', tmpDir: string, gen: Gener
 
     // --- the service, and an LDAP connector pointed at slapd
     svc = await startChild<ServiceReady>('service', 'lib/graph-service.ts', env);
-    const { port, token } = svc.ready;
-    const call = (method: string, p: string, body?: unknown) => api(port, token, method, p, body);
-    const watch = new RssWatch(svc.ready.pid);
-    const created = await call('POST', '/connectors', { id: CONNECTOR, name: 'Example OpenLDAP (bench)', kind: 'ldap', source });
-    if (created.status !== 201) throw new Error(`creating the connector: ${created.status} ${JSON.stringify(created.body)}`);
-    const serviceIdleRssMb = watch.now();
-    const stats = () => svc!.ipc.call<Stats>('stats', { connector: CONNECTOR });
+    const service = await ConnectorService.create(svc, tmpDir, store, { id: CONNECTOR, name: 'Example OpenLDAP (bench)', kind: 'ldap', source });
+    const { call } = service;
+    const stats = () => service.stats();
     const feedOf = async (runId: string) => (await svc!.ipc.call<{ entity: string; op: string; n: number }[]>('feedOfRun', { runId })).reduce((n, r) => n + r.n, 0);
-    const profileStart = async () => {
-      if (!PROFILE) return;
-      await svc!.ipc.call('sqlTimes', {}); // only the step's own statements
-      await svc!.ipc.call('profileStart', { intervalUs: 500 });
-    };
-    const profileStop = async (label: string) => {
-      if (!PROFILE) return;
-      const file = path.join(tmpDir, `${store}-${label.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`);
-      await svc!.ipc.call('profileStop', { file });
-      const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
-      const sql = await svc!.ipc.call<ProfileSection['sql']>('sqlTimes', { top: 15 });
-      profiles.push({ label, summary: summarise([profile], ROOT, 25), sql });
-    };
 
     const sync = async (mode: 'full' | 'delta', label: string): Promise<SyncFigure> => {
-      await profileStart();
-      watch.start();
-      const cpu0 = { service: cpuSeconds(svc!.ready.pid), slapd: cpuSeconds(ldap!.pid) };
-      const t0 = performance.now();
-      const pending = call('POST', `/connectors/${CONNECTOR}/sync`, { mode });
-      // the run's phases as they go, polled every 250 ms: when each was first seen
-      const phases: { phase: string; atS: number }[] = [];
-      let ended = false;
-      void pending.finally(() => (ended = true));
-      const currentPhase = async (): Promise<string | undefined> => {
-        const r = (await call('GET', `/runs?connector=${CONNECTOR}&limit=1`)).body?.runs?.[0] as { id: string; status: string; phase: string | null } | undefined;
-        if (!r || r.status !== 'running' || !r.phase) return undefined;
-        if (r.phase !== 'reading') return r.phase;
-        const detail = (await call('GET', `/runs/${r.id}`)).body as { progress?: { phase?: string } };
-        return detail.progress?.phase ? `reading ${detail.progress.phase}` : 'reading (marker, state)';
-      };
-      const memory: SyncFigure['memory'] = [];
-      const poll = (async () => {
-        while (!ended) {
-          const [phase, m] = await Promise.all([currentPhase().catch(() => undefined), svc!.ipc.call<NodeJS.MemoryUsage>('memory').catch(() => undefined)]);
-          if (phase && phases.at(-1)?.phase !== phase) phases.push({ phase, atS: (performance.now() - t0) / 1000 });
-          const at = phase ?? phases.at(-1)?.phase;
-          if (m && at) {
-            let row = memory.find((x) => x.phase === at);
-            if (!row) memory.push((row = { phase: at, rss: 0, heapTotal: 0, heapUsed: 0, external: 0 }));
-            row.rss = Math.max(row.rss, mb(m.rss));
-            row.heapTotal = Math.max(row.heapTotal, mb(m.heapTotal));
-            row.heapUsed = Math.max(row.heapUsed, mb(m.heapUsed));
-            row.external = Math.max(row.external, mb(m.external + m.arrayBuffers));
-          }
-          await new Promise((res) => setTimeout(res, 250));
-        }
-      })();
-      const res = await pending;
-      const wallS = (performance.now() - t0) / 1000;
-      await poll;
-      const rss = watch.stop();
-      const cpu = { service: cpuSeconds(svc!.ready.pid) - cpu0.service, slapd: cpuSeconds(ldap!.pid) - cpu0.slapd };
-      await profileStop(label);
-      if (res.status !== 200) throw new Error(`${label}: POST sync answered ${res.status} ${JSON.stringify(res.body)}`);
-      const run = (await call('GET', `/runs/${res.body.runId}`)).body as Run;
-      if (run.status !== 'succeeded') throw new Error(`${label}: the run ended ${run.status}: ${run.error ?? ''}\n${run.log.map((l) => `  ${l.level} ${l.message}`).join('\n')}`);
-      const read = run.log.map((l) => /(?:full read|delta round): .* in ([\d.]+) s$/.exec(l.message)).find(Boolean);
+      const figure = await service.sync(mode, label, { pids: { slapd: ldap!.pid }, readingFallback: 'reading (marker, state)', memory: true });
+      const { run } = figure;
       const how = run.log.some((l) => /^delta round:/.test(l.message)) ? 'delta round' : run.log.some((l) => /no usable delta state/.test(l.message)) ? 'full read (no usable delta state)' : 'full read';
-      return { wallS, run, runS: (Date.parse(run.endedAt) - Date.parse(run.startedAt)) / 1000, readingS: read ? Number(read[1]) : null, how, rss, phases, memory, cpu, feedRows: await feedOf(run.id) };
+      return { ...figure, how, feedRows: await feedOf(run.id) };
     };
-    const spans = (f: SyncFigure) => f.phases.map((p, i) => `${p.phase} ${f1((f.phases[i + 1]?.atS ?? f.wallS) - p.atS)} s`).join(', ');
 
-    // --- 1. full sync
-    log('  1. full sync …');
-    const full = await sync('full', '1. full sync');
-    const afterFull = await stats();
-    log(
-      `     ${f1(full.wallS)} s (reading ${f1(full.readingS ?? NaN)} s), run peakRss ${f0(mb(full.run.peakRss))} MB, sampled ${f0(full.rss.sampledMb)} MB, VmHWM ${full.rss.hwmMb === null ? 'n/a' : f0(full.rss.hwmMb)} MB; ` +
-        `directory ${f0(afterFull.users)} users (${f0(afterFull.activeUsers)} active), ${f0(afterFull.groups)} groups, ${f0(afterFull.memberships)} memberships; ` +
-        `CPU: service ${f1(full.cpu.service)} s, slapd ${f1(full.cpu.slapd)} s; phases: ${spans(full)}`,
-    );
-
-    // --- 2. a second full sync with nothing changed
-    log('  2. second full sync, nothing changed …');
-    const before = await stats();
-    const second = await sync('full', '2. second full sync');
-    const after = await stats();
+    // --- 1. full sync; 2. a second full sync with nothing changed
+    const { full, afterFull, second, before, after } = await fullSyncs(sync, stats, (f, a) => ({
+      directory: `directory ${f0(a.users)} users (${f0(a.activeUsers)} active), ${f0(a.groups)} groups, ${f0(a.memberships)} memberships`,
+      cpu: `service ${f1(f.cpu.service)} s, slapd ${f1(f.cpu.slapd)} s`,
+    }));
     log(`     ${f1(second.wallS)} s; change feed ${f0(before.changeFeed)} → ${f0(after.changeFeed)} rows (${f0(second.feedRows)} of this run); counters ${JSON.stringify(second.run.counters)}`);
 
     // --- 3. incremental syncs after 100 changed entries, three rounds
@@ -797,10 +504,10 @@ async function runStore(store: 'sqlite' | 'postgres', tmpDir: string, gen: Gener
     }
     return {
       store,
-      storeNote: store === 'sqlite' ? 'SQLite (WAL, synchronous=NORMAL), a file on local disk' : `PostgreSQL (${PG_URL.replace(/\/\/[^@]*@/, '//…@')}, schema ${schema}, dropped afterwards)`,
+      storeNote: st.note,
       slapdStartMs,
       slapdRssMb,
-      serviceIdleRssMb,
+      serviceIdleRssMb: service.idleRssMb,
       ...(bareBefore ? { bareBefore } : {}),
       ...(bareAfter ? { bareAfter } : {}),
       full,
@@ -808,29 +515,19 @@ async function runStore(store: 'sqlite' | 'postgres', tmpDir: string, gen: Gener
       second: { ...second, before, after },
       deltas,
       zero: { ...zero, before: zBefore, after: zAfter },
-      profiles,
+      profiles: service.profiler.sections,
       dbBytes,
     };
   } finally {
     await stopChild(svc).catch(() => {});
     await ldap?.stop().catch(() => {});
-    if (store === 'postgres') {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
-    }
+    await st.drop();
   }
 }
 
 // ---------------------------------------------------------------------------------------------------
 // the report
 
-const counters = (c: Record<string, number>) =>
-  Object.entries(c)
-    .map(([k, v]) => `${k} ${f0(v)}`)
-    .join(', ') || 'none';
-const spansOf = (f: SyncFigure) => f.phases.map((p, i) => `${p.phase} ${f1((f.phases[i + 1]?.atS ?? f.wallS) - p.atS)} s`).join(', ');
 /** the bare read's floor: the faster of its two runs */
 const bareFloor = (r: StoreResult) => Math.min(r.bareBefore?.ms ?? Infinity, r.bareAfter?.ms ?? Infinity) / 1000;
 
@@ -838,24 +535,9 @@ function storeSection(r: StoreResult, gen: Generated): string[] {
   const L: string[] = [];
   const a = r.afterFull;
   const full = r.full;
-  const runRss = mb(full.run.peakRss);
-  const extRss = Math.max(full.rss.sampledMb, full.rss.hwmMb ?? 0);
   const activeExpected = SIZE.users - SIZE.disabledUsers;
   const countsOk = a.users === SIZE.users && a.activeUsers === activeExpected && a.groups === SIZE.groups && a.memberships === gen.transitiveMemberships;
   const sec = r.second;
-  const dirUnchanged =
-    sec.before.usersUpdatedAt === sec.after.usersUpdatedAt &&
-    sec.before.groupsUpdatedAt === sec.after.groupsUpdatedAt &&
-    sec.before.membershipsCreatedAt === sec.after.membershipsCreatedAt &&
-    sec.before.users === sec.after.users &&
-    sec.before.groups === sec.after.groups &&
-    sec.before.memberships === sec.after.memberships;
-  const mirrorWrites = ['mirrorCreated', 'mirrorUpdated', 'mirrorDeleted', 'mirrorMembershipsAdded', 'mirrorMembershipsRemoved'].map((k) => sec.run.counters[k] ?? 0);
-  const mirrorUnchanged =
-    sec.before.mirrorUserVersions === sec.after.mirrorUserVersions &&
-    sec.before.mirrorGroupVersions === sec.after.mirrorGroupVersions &&
-    sec.before.mirrorUsersUpdatedAt === sec.after.mirrorUsersUpdatedAt &&
-    sec.before.mirrorMembers === sec.after.mirrorMembers;
   const dWall = r.deltas.map((d) => d.wallS);
   const dMed = median(dWall);
   const allDelta = r.deltas.every((d) => d.how === 'delta round');
@@ -870,27 +552,12 @@ function storeSection(r: StoreResult, gen: Generated): string[] {
       `${f0(gen.nestedLinks)} groups nested in other groups; flattened that is ${f0(gen.transitiveMemberships)} user memberships. The service's RSS before the first sync: ${f0(r.serviceIdleRssMb)} MB.`,
     '',
   );
-  L.push('| # | Figure | Measured | Target | Verdict |', '|---|---|---|---|---|');
-  L.push(
-    `| 1 | Full sync (POST …/sync \`{"mode":"full"}\`, answered when the run ended \`${full.run.status}\`) | **${f1(full.wallS)} s** (run ${f1(full.runS)} s: reading into the mirror ${f1(full.readingS ?? NaN)} s, reconciling ${f1(full.runS - (full.readingS ?? NaN))} s) | < ${TARGET.fullS} s | ${verdict(full.wallS < TARGET.fullS)} |`,
-  );
-  L.push(`| 1 | Peak RSS of the service, the run's own \`peakRss\` | ${f0(runRss)} MB | < ${TARGET.rssMb} MB | ${verdict(runRss < TARGET.rssMb)} |`);
-  L.push(
-    `| 1 | Peak RSS of the service process, from outside (/proc: VmRSS every 50 ms, ${f0(full.rss.samples)} samples; VmHWM reset before the sync) | ${f0(full.rss.sampledMb)} MB sampled; VmHWM ${full.rss.hwmMb === null ? 'n/a' : `${f0(full.rss.hwmMb)} MB`} | < ${TARGET.rssMb} MB | ${verdict(extRss < TARGET.rssMb)} |`,
-  );
+  L.push(...fullSyncRows(full, TARGET));
   L.push(
     `| 1 | Directory afterwards: users / active / groups / memberships | ${f0(a.users)} / ${f0(a.activeUsers)} / ${f0(a.groups)} / ${f0(a.memberships)} | ${f0(SIZE.users)} / ${f0(activeExpected)} / ${f0(SIZE.groups)} / ${f0(gen.transitiveMemberships)} (the server) | ${check(countsOk)} |`,
   );
   L.push(`| 1 | LDAP entries read; change-feed rows | ${f0(full.run.counters.fetched ?? 0)}; ${f0(a.changeFeed)} | | |`);
-  L.push(`| 2 | Second full sync, nothing changed: time | ${f1(sec.wallS)} s (reading ${f1(sec.readingS ?? NaN)} s) | (reported) | |`);
-  L.push(`| 2 | … change-feed rows of the run (whole feed before → after) | **${f0(sec.feedRows)}** (${f0(sec.before.changeFeed)} → ${f0(sec.after.changeFeed)}) | 0 | ${verdict(sec.feedRows === 0 && sec.before.changeFeed === sec.after.changeFeed)} |`);
-  L.push(
-    `| 2 | … directory rows written (latest users.updated_at, groups.updated_at, memberships.created_at and row counts, before vs after) | ${dirUnchanged ? 'none: all unchanged' : `changed: users ${sec.before.usersUpdatedAt} → ${sec.after.usersUpdatedAt}, groups ${sec.before.groupsUpdatedAt} → ${sec.after.groupsUpdatedAt}, memberships ${sec.before.membershipsCreatedAt} → ${sec.after.membershipsCreatedAt}`} | none | ${verdict(dirUnchanged)} |`,
-  );
-  L.push(
-    `| 2 | … mirror writes (run counters mirrorCreated / Updated / Deleted / MembershipsAdded / Removed; sum of mirror versions, latest updated_at, member rows) | ${mirrorWrites.map(f0).join(' / ')}; ${mirrorUnchanged ? 'unchanged' : 'changed'} | 0; unchanged | ${verdict(mirrorWrites.every((x) => x === 0) && mirrorUnchanged)} |`,
-  );
-  L.push(`| 2 | … run counters | ${counters(sec.run.counters)} | | |`);
+  L.push(...secondSyncRows(sec, sec.feedRows));
   L.push(
     `| 3 | Incremental sync (POST …/sync \`{"mode":"delta"}\`) after ${r.deltas[0]?.changes.changed ?? 100} changed entries, ${r.deltas.length} rounds with fresh changes: median (every round) | **${f2(dMed)} s** (${dWall.map(f2).join(', ')} s; ${allDelta ? 'each a delta round' : `**${r.deltas.map((d) => d.how).join(', ')}**`}) | < ${TARGET.deltaS} s | ${verdict(dMed < TARGET.deltaS && allDelta)} |`,
   );
@@ -919,8 +586,8 @@ function storeSection(r: StoreResult, gen: Generated): string[] {
 
   const notes: string[] = [];
   if (r.dbBytes) notes.push(`Database size at the end: ${f0(mb(r.dbBytes))} MB.`);
-  notes.push(`Full sync phases (polled every 250 ms): ${spansOf(full)}; second full sync: ${spansOf(sec)}.`);
-  notes.push(`Incremental sync phases: ${r.deltas.map((d) => `round ${d.changes.round}: ${spansOf(d)}`).join('; ')}; no changes: ${spansOf(z)}.`);
+  notes.push(`Full sync phases (polled every 250 ms): ${spans(full)}; second full sync: ${spans(sec)}.`);
+  notes.push(`Incremental sync phases: ${r.deltas.map((d) => `round ${d.changes.round}: ${spans(d)}`).join('; ')}; no changes: ${spans(z)}.`);
   const cpuOf = (f: SyncFigure) => `service ${f1(f.cpu.service)} s, slapd ${f1(f.cpu.slapd)} s of CPU in ${f1(f.wallS)} s`;
   notes.push(`CPU time (/proc/<pid>/stat) — full sync: ${cpuOf(full)}; second full sync: ${cpuOf(sec)}; incremental rounds: ${r.deltas.map((d) => cpuOf(d)).join('; ')}; no changes: ${cpuOf(z)}.`);
   for (const [name, b] of [
@@ -949,11 +616,11 @@ function storeSection(r: StoreResult, gen: Generated): string[] {
   notes.push(
     `The service's memory by phase, MB (process.memoryUsage() asked over IPC every 250 ms; the largest of each while the phase ran: rss / V8 heap total / heap used / external + array buffers) — full sync: ${memOf(full)}; second full sync: ${memOf(sec)}.`,
   );
-  notes.push(`Full sync run log: ${full.run.log.map((l) => `"${l.message}"`).join('; ')}.`);
+  notes.push(`Full sync run log: ${runLog(full.run)}.`);
   notes.push(`Full sync counters: ${counters(full.run.counters)}.`);
   for (const d of r.deltas) {
     notes.push(
-      `Incremental round ${d.changes.round} (changes made in ${f0(d.changes.applyMs)} ms with ldapmodify): run log ${d.run.log.map((l) => `"${l.message}"`).join('; ')}; directory afterwards ${f0(d.after.users)} users (${f0(d.after.activeUsers)} active), ${f0(d.after.memberships)} memberships (server: ${f0(d.expectUsers)}, ${f0(d.expectActive)}, ${f0(d.expectMemberships)}); peak RSS sampled ${f0(d.rss.sampledMb)} MB.`,
+      `Incremental round ${d.changes.round} (changes made in ${f0(d.changes.applyMs)} ms with ldapmodify): run log ${runLog(d.run)}; directory afterwards ${f0(d.after.users)} users (${f0(d.after.activeUsers)} active), ${f0(d.after.memberships)} memberships (server: ${f0(d.expectUsers)}, ${f0(d.expectActive)}, ${f0(d.expectMemberships)}); peak RSS sampled ${f0(d.rss.sampledMb)} MB.`,
     );
     if (d.wrong.length) notes.push(`Round ${d.changes.round} differences (first 10): ${d.wrong.slice(0, 10).join(' | ')}`);
   }
@@ -965,63 +632,37 @@ function storeSection(r: StoreResult, gen: Generated): string[] {
   return L;
 }
 
-const PROFILE_HEADING = '## CPU profile — ';
 const VARIANT_HEADING = '## Variant: the service with NODE_OPTIONS=';
 /** a hand-written section of conclusions: kept when the figures are measured again */
 const NOTES_HEADING = '## Findings';
-const KEPT_SECTIONS = `\n(?=${PROFILE_HEADING}|${VARIANT_HEADING}|${NOTES_HEADING})`;
+const KEPT_HEADINGS = [PROFILE_HEADING, VARIANT_HEADING, NOTES_HEADING];
+const KEPT_SECTIONS = `\n(?=${KEPT_HEADINGS.join('|')})`;
 
-/** Put sections into the day's results file, replacing older ones with the same first line; the rest stays. */
-function mergeSections(out: string, sections: string[]): void {
-  const heads = sections.map((x) => x.split('\n', 1)[0]!);
-  const parts = fs.readFileSync(out, 'utf8').split(new RegExp(KEPT_SECTIONS));
-  const kept = parts.filter((p, i) => i === 0 || !heads.includes(p.split('\n', 1)[0]!));
-  fs.writeFileSync(out, `${[...kept.map((p) => p.trimEnd()), ...sections.map((x) => x.trimEnd())].join('\n\n')}\n`);
+function profileSectionOf(r: StoreResult, load: number[]): string[] {
+  return profileSection(r.store, r.profiles, {
+    load,
+    pgNote: "On PostgreSQL a statement's time is the wall time until its result arrived, and the service's CPU profile shows mostly idle time while it waits.",
+    profiled:
+      `Profiled: full sync ${f1(r.full.wallS)} s (service CPU ${f1(r.full.cpu.service)} s, slapd CPU ${f1(r.full.cpu.slapd)} s; phases ${spans(r.full)}; ` +
+      `run log: ${runLog(r.full.run)}); second full sync ${f1(r.second.wallS)} s; incremental rounds ${r.deltas.map((d) => f2(d.wallS)).join(', ')} s; no changes ${f2(r.zero.wallS)} s.`,
+  });
 }
 
-function profileSection(r: StoreResult, load: number[]): string[] {
-  const L: string[] = [`${PROFILE_HEADING}${r.store}`, ''];
-  L.push(
-    `A separate run with \`--profile\` (${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}, code: ${revision()}, load average after it ${load.map((x) => x.toFixed(2)).join(' / ')}): ` +
-      'node:inspector sampling (500 µs) in the service process for each step, and every SQL statement timed by its text ' +
-      '(IN- and VALUES-lists folded). Profiled figures are slower than the figures above and are not the result. ' +
-      "Frames in bench/lib/graph-service.ts are that SQL timer's wrapper: their self time is the timer's overhead plus native statement time V8 attributes to the caller. " +
-      "On PostgreSQL a statement's time is the wall time until its result arrived, and the service's CPU profile shows mostly idle time while it waits.",
-    '',
-    `Profiled: full sync ${f1(r.full.wallS)} s (service CPU ${f1(r.full.cpu.service)} s, slapd CPU ${f1(r.full.cpu.slapd)} s; phases ${spansOf(r.full)}; ` +
-      `run log: ${r.full.run.log.map((l) => `"${l.message}"`).join('; ')}); second full sync ${f1(r.second.wallS)} s; incremental rounds ${r.deltas.map((d) => f2(d.wallS)).join(', ')} s; no changes ${f2(r.zero.wallS)} s.`,
-    '',
-  );
-  for (const p of r.profiles) {
-    L.push(`### ${r.store}: ${p.label}`, '', `${f0(p.summary.totalSamples)} samples over ${f0(p.summary.durationMs)} ms.`, '');
-    L.push('Self time by area:', '', '| Area | self % |', '|---|---:|');
-    for (const x of p.summary.byArea.slice(0, 12)) L.push(`| ${x.area} | ${x.selfPct} |`);
-    L.push('', 'Top functions by self time:', '', '| Function | Where | self % |', '|---|---|---:|');
-    for (const x of p.summary.bySelf.slice(0, 15)) L.push(`| ${x.fn} | ${x.where} | ${x.selfPct} |`);
-    L.push('', 'Top functions by inclusive time:', '', '| Function | Where | total % |', '|---|---|---:|');
-    for (const x of p.summary.byInclusive.slice(0, 25)) L.push(`| ${x.fn} | ${x.where} | ${x.totalPct} |`);
-    L.push('', `SQL statements by total time (all statements: ${f0(p.sql.totalMs)} ms):`, '', '| Statement | calls | total ms | rows |', '|---|---:|---:|---:|');
-    for (const x of p.sql.statements.slice(0, 12)) L.push(`| \`${x.sql.replace(/\|/g, '\\|').replace(/`/g, "'")}\` | ${f0(x.n)} | ${f0(x.ms)} | ${f0(x.rows)} |`);
-    L.push('');
-    for (const x of p.sql.plans) {
-      L.push(`Plan of a statement that took ${f0(x.ms)} ms (EXPLAIN on another connection right after it): \`${x.sql.slice(0, 200).replace(/`/g, "'")}…\``, '', '```', x.plan, '```', '');
-    }
-  }
-  return L;
-}
+/** the results file's line on what ran in which process */
+const PROCESSES =
+  '- Processes: the bench driver (which also runs the bare read); slapd (`test/support/slapd`: Debian\'s OpenLDAP, mdb, dynlist for nested memberOf, refint, ppolicy; ' +
+  `the LDIF of \`generateDirectoryLdif\` loaded offline with slapadd, entries dated ${LOADED_AT}) on loopback in its own process; the service ` +
+  '(`bench/lib/graph-service.ts`: `buildService` as `usersync serve` builds it — admin API, PullRunner, reconciler and scheduler running, LOG_LEVEL=warn) in its own process. ' +
+  `Every sync goes over the admin API on loopback; the connector reads as slapd's ordinary sync account (size limit ${SIZE_LIMIT}: an unpaged search would stop at ${SIZE_LIMIT}), ` +
+  `preset \`openldap\`, user base ou=people, group base ou=groups, pageSize ${PAGE_SIZE}, schedule off, other settings default ` +
+  "(membership from the groups' `member`, `nestedGroups: flatten` walked in the client, locked = `pwdAccountLockedTime` present, changes by `modifyTimestamp`, concurrency 4, default user and group rules).";
 
 // ---------------------------------------------------------------------------------------------------
 
 export async function runLdapSync(): Promise<void> {
-  const started = Date.now();
-  const date = new Date().toISOString().slice(0, 10);
-  const mach = machine();
-  const stores: ('sqlite' | 'postgres')[] = process.argv.includes('--pg-only') ? ['postgres'] : process.argv.includes('--pg') ? ['sqlite', 'postgres'] : ['sqlite'];
-  const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'usersync-ldap-bench-'));
+  const b = beginRun('LDAP sync', 'usersync-ldap-bench-');
+  const { stores, tmpDir } = b;
   fs.chmodSync(tmpDir, 0o755);
-  const loadBefore = os.loadavg();
-  log(`usersync LDAP sync bench — ${date}, ${mach.host}, ${mach.model}, ${mach.cores} cores, ${f1(mach.memGb)} GB, Node ${mach.node}${PROFILE ? ' — PROFILING (figures not comparable)' : ''}`);
-  log(`  stores: ${stores.join(', ')}; temp dir ${tmpDir}`);
   const results: StoreResult[] = [];
   let gen: Generated;
   try {
@@ -1035,57 +676,28 @@ export async function runLdapSync(): Promise<void> {
       results.push(await runStore(store, tmpDir, gen));
     }
   } finally {
-    if (process.env.BENCH_KEEP) log(`kept ${tmpDir}`);
-    else fs.rmSync(tmpDir, { recursive: true, force: true });
+    b.removeTmpDir();
   }
-  const totalS = (Date.now() - started) / 1000;
-  const loadAfter = os.loadavg();
-  const out = path.join(ROOT, 'bench', 'results', `${date}-${mach.host}-ldap.md`);
+  const { totalS, loadAfter, out } = b.finished('ldap');
 
   if (PROFILE) {
-    const sections = results.map((r) => profileSection(r, loadAfter).join('\n'));
-    log('');
-    log(sections.join('\n'));
-    if (ISSUE_SIZE && fs.existsSync(out)) {
-      // the day's results keep their figures; this run's stores' profile sections replace older ones
-      mergeSections(out, sections);
-      log(`CPU profile written into ${path.relative(ROOT, out)}`);
-    }
+    // the day's results keep their figures; this run's stores' profile sections replace older ones
+    const sections = results.map((r) => profileSectionOf(r, loadAfter).join('\n'));
+    putSections(out, sections, { record: ISSUE_SIZE, headings: KEPT_HEADINGS, what: 'CPU profile' });
     return;
   }
   if (SERVICE_NODE_OPTIONS) {
     const sections = results.map((r) => {
       const body = storeSection(r, gen!);
       body[0] = `${VARIANT_HEADING}${SERVICE_NODE_OPTIONS} — ${r.store}`;
-      body.splice(1, 0, '', `A separate run (${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}, code: ${revision()}, load average after it ${loadAfter.map((x) => x.toFixed(2)).join(' / ')}, whole run ${totalS.toFixed(0)} s) with \`NODE_OPTIONS=${SERVICE_NODE_OPTIONS}\` for the service process only; everything else as above. ${r.storeNote}.`);
+      body.splice(1, 0, '', `A separate run (${nowUtc()}, code: ${revision()}, load average after it ${loadText(loadAfter)}, whole run ${totalS.toFixed(0)} s) with \`NODE_OPTIONS=${SERVICE_NODE_OPTIONS}\` for the service process only; everything else as above. ${r.storeNote}.`);
       return body.join('\n');
     });
-    log('');
-    log(sections.join('\n'));
-    if (ISSUE_SIZE && fs.existsSync(out)) {
-      mergeSections(out, sections);
-      log(`variant written into ${path.relative(ROOT, out)}`);
-    }
+    putSections(out, sections, { record: ISSUE_SIZE, headings: KEPT_HEADINGS, what: 'variant' });
     return;
   }
 
-  const L: string[] = [];
-  L.push(`# LDAP pull sync benchmark — ${date} — ${mach.host}`, '');
-  L.push(
-    `- Date (UTC): ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
-    `- Machine: ${mach.host} — ${mach.model}, ${mach.cores} cores, ${f1(mach.memGb)} GB memory (shared with other work), ${mach.platform}`,
-    `- Node ${mach.node}; code measured: ${mach.code}`,
-    `- Load average (1/5/15 min) before: ${loadBefore.map((x) => x.toFixed(2)).join(' / ')}, after: ${loadAfter.map((x) => x.toFixed(2)).join(' / ')}; whole run ${totalS.toFixed(0)} s`,
-    '- Processes: the bench driver (which also runs the bare read); slapd (`test/support/slapd`: Debian\'s OpenLDAP, mdb, dynlist for nested memberOf, refint, ppolicy; ' +
-      `the LDIF of \`generateDirectoryLdif\` loaded offline with slapadd, entries dated ${LOADED_AT}) on loopback in its own process; the service ` +
-      '(`bench/lib/graph-service.ts`: `buildService` as `usersync serve` builds it — admin API, PullRunner, reconciler and scheduler running, LOG_LEVEL=warn) in its own process. ' +
-      `Every sync goes over the admin API on loopback; the connector reads as slapd's ordinary sync account (size limit ${SIZE_LIMIT}: an unpaged search would stop at ${SIZE_LIMIT}), ` +
-      `preset \`openldap\`, user base ou=people, group base ou=groups, pageSize ${PAGE_SIZE}, schedule off, other settings default ` +
-      "(membership from the groups' `member`, `nestedGroups: flatten` walked in the client, locked = `pwdAccountLockedTime` present, changes by `modifyTimestamp`, concurrency 4, default user and group rules).",
-    '- Times are wall-clock times of the admin API call as the client sees them; POST …/sync answers when the run has ended (read into the mirror and reconciled into the directory).',
-    '',
-  );
-  if (!ISSUE_SIZE) L.push(`**Reduced size (${f0(SIZE.users)} users, ${f0(SIZE.groups)} groups, ${f0(SIZE.memberships)} memberships): not the issue's figures.**`, '');
+  const L: string[] = reportHead('LDAP pull sync benchmark', b, { loadAfter, totalS, processes: PROCESSES, reduced: ISSUE_SIZE ? undefined : SIZE });
   for (const r of results) L.push(...storeSection(r, gen!));
   L.push('Run with `npm run bench -- ldap` (add `--pg` for PostgreSQL too, `--profile` for a CPU profile of the service); benchmarks are not part of `npm test`.', '');
   const report = L.join('\n');
@@ -1106,9 +718,4 @@ export async function runLdapSync(): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  runLdapSync().catch((e: unknown) => {
-    process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, runLdapSync);

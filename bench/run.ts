@@ -21,13 +21,12 @@
 //   BENCH_ONLY=a (one comparison, printed only)  BENCH_DURATION=10 (s per variant)  BENCH_ROUNDS=4 (slices per variant)  BENCH_WARMUP=2 (s)
 //   BENCH_BIG_GROUP=100000  BENCH_POOL_EXTRA=50000  BENCH_KEEP=1 (keep the databases and profiles)
 
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { IpcClient, stopChildProcess } from './lib/ipc.ts';
+import type { IpcClient } from './lib/ipc.ts';
+import { stopChildProcess } from './lib/ipc.ts';
 import type { LoadSpec, Measurement, RequestShape, Slice } from './lib/load.ts';
 import { combine, runLoad } from './lib/load.ts';
 import type { CpuProfile, ProfileSummary } from './lib/profile.ts';
@@ -37,9 +36,9 @@ import { runReevaluate } from './reevaluate.ts';
 import { runGraphSync } from './graph-sync.ts';
 import { runLdapSync } from './ldap-sync.ts';
 import { machine } from './lib/machine.ts';
+import { PROFILE, ROOT, startChild } from './lib/driver.ts';
+import { f0, f2, log } from './lib/format.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-const PROFILE = process.argv.includes('--profile');
 /** `BENCH_ONLY=a`: one comparison only, printed, not recorded (for working on one figure) */
 const ONLY = process.env.BENCH_ONLY;
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -64,20 +63,7 @@ interface Server {
 }
 
 async function startServer(name: string, script: string, env: Record<string, string>): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', script)], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, NODE_ENV: 'production' },
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  const ipc = new IpcClient(child);
-  const lines = readline.createInterface({ input: child.stdout! });
-  const ready = await new Promise<{ port: number; token?: string }>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${name} exited before it was ready (code ${code})`)));
-    lines.on('line', (line) => {
-      if (line.startsWith('READY ')) resolve(JSON.parse(line.slice(6)) as { port: number; token?: string });
-      else process.stdout.write(`[${name}] ${line}\n`);
-    });
-  });
+  const { child, ipc, ready } = await startChild<{ port: number; token?: string }>(name, script, env);
   return { name, child, ipc, url: `http://127.0.0.1:${ready.port}`, ...(ready.token ? { token: ready.token } : {}) };
 }
 
@@ -102,9 +88,6 @@ interface Row {
 
 const rows: Row[] = [];
 const profiles: { label: string; summary: ProfileSummary; unit: string; units: number }[] = [];
-const log = (s: string) => process.stdout.write(`${s}\n`);
-const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
-const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 const ratio = (a: number, b: number) => a / b;
 
 function rowOf(id: string): Row {
