@@ -7,6 +7,7 @@
 // (`user.operations`, `safety.deletionLimit`) are merged field by field. Everything else is a value and is
 // replaced whole when given: an attribute mapping (source and transforms together), `rename`, every list.
 
+import { X509Certificate } from 'node:crypto';
 import type {
   AttributeMapping,
   CleanupBehaviour,
@@ -64,6 +65,16 @@ export function fieldReaders(merged: Record<string, unknown>, bad: (path: string
       return v as T;
     },
   };
+}
+
+/** A PEM certificate Node can read. */
+export function isPemCertificate(value: string): boolean {
+  try {
+    new X509Certificate(value);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export class SettingsError extends Error {

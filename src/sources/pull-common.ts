@@ -2,7 +2,8 @@
 // the mirror with username conflicts kept aside and tried once more after the run's renames and deletions.
 
 import type { MirrorWriter, PulledRecord } from '../store/mirror-writer.ts';
-import type { PullContext } from '../sync/source.ts';
+import { foldCase } from '../domain/scim/schema.ts';
+import type { PullContext, UserLookup } from '../sync/source.ts';
 
 export function stopIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('the run was stopped');
@@ -38,4 +39,37 @@ export async function retryConflicts(ctx: PullContext, conflicts: PulledRecord[]
   if (still.length) ctx.count({ conflicts: still.length });
   for (const c of still.slice(0, 20)) await ctx.log('warn', `user ${c.id} not synced: another user of this connector has the username '${String(c.doc.userName)}'`);
   if (still.length > 20) await ctx.log('warn', `${still.length - 20} more users not synced because their username is taken`);
+}
+
+/**
+ * Sync on login, after the provider was asked: `found` is the provider's user (undefined: it has none, or
+ * the scope leaves it out for `reason`). The mirror then holds exactly that user with these groups, or no
+ * user of that name or id. `prepare` writes the groups first, in the same transaction.
+ */
+export async function storeOneUser(
+  ctx: PullContext,
+  username: string,
+  found: { record: PulledRecord; groupIds: string[]; prepare?: (w: MirrorWriter) => Promise<void> } | { id?: string; reason?: string },
+): Promise<UserLookup> {
+  const id = 'record' in found ? found.record.id : found.id;
+  const existing = await ctx.db.kysely
+    .selectFrom('mirror_users')
+    .select('id')
+    .where('connector_id', '=', ctx.connectorId)
+    .where((eb) => eb.or([eb('user_name_key', '=', foldCase(username)), ...(id !== undefined ? [eb('id', '=', id)] : [])]))
+    .execute();
+  if (!('record' in found)) {
+    if (existing.length) await ctx.write(async (w) => ctx.count({ mirrorDeleted: await w.deleteUsers(existing.map((e) => e.id)) }));
+    return found.reason ? { outOfScope: found.reason } : {};
+  }
+  const conflicts: PulledRecord[] = [];
+  await ctx.write(async (w) => {
+    await found.prepare?.(w);
+    await writeUsers(ctx, w, [found.record], conflicts);
+    if (conflicts.length) return;
+    const r = await w.setUserGroups(found.record.id, found.groupIds);
+    ctx.count({ mirrorMembershipsAdded: r.added, mirrorMembershipsRemoved: r.removed });
+  });
+  if (conflicts.length) throw new Error(`the username '${String(found.record.doc.userName)}' is held by another user of this connector`);
+  return { id: found.record.id };
 }

@@ -4,7 +4,7 @@
 
 import { X509Certificate, createHash } from 'node:crypto';
 import type { SettingsIssue } from '../../domain/settings-validate.ts';
-import { SettingsError, fieldReaders } from '../../domain/settings-validate.ts';
+import { SettingsError, fieldReaders, isPemCertificate } from '../../domain/settings-validate.ts';
 import type { ScheduleSettings } from '../../domain/schedule.ts';
 import { validateSchedule } from '../../domain/schedule.ts';
 import type { NationalCloud } from './client.ts';
@@ -193,12 +193,8 @@ export function validateGraphSource(input: unknown, previous?: GraphSourceSettin
   }
   const ca = str('caCertificate', false);
   if (ca !== undefined) {
-    try {
-      new X509Certificate(ca);
-      out.caCertificate = ca;
-    } catch {
-      bad('caCertificate', 'must be a PEM certificate or null');
-    }
+    if (isPemCertificate(ca)) out.caCertificate = ca;
+    else bad('caCertificate', 'must be a PEM certificate or null');
   }
 
   const appId = str('applicationId', false);

@@ -7,9 +7,8 @@
 
 import type { Db } from '../../store/db.ts';
 import type { PulledRecord } from '../../store/mirror-writer.ts';
-import { pool, retryConflicts, stopIfAborted, writeUsers } from '../pull-common.ts';
+import { pool, retryConflicts, stopIfAborted, storeOneUser, writeUsers } from '../pull-common.ts';
 import { clearSourceState, mirrorIds, readSourceState, writeSourceState } from '../../store/mirror-writer.ts';
-import { foldCase } from '../../domain/scim/schema.ts';
 import type { ConnectionCheck, ConnectionTest, DeltaOutcome, PullContext, PullSource, UserLookup } from '../../sync/source.ts';
 import type { GraphClientOptions } from './client.ts';
 import { GraphClient, GraphError } from './client.ts';
@@ -573,20 +572,11 @@ export class GraphSource implements PullSource {
         found = (await this.all<GraphObject>(`/users?$filter=mail eq ${quote(username)}&$select=${this.select}&$top=2`, signal)).find((u) => u.userType === 'Guest');
       }
     }
-    const mapped = found ? mapUser(found, s) : undefined;
-    const existing = await ctx.db.kysely
-      .selectFrom('mirror_users')
-      .select('id')
-      .where('connector_id', '=', ctx.connectorId)
-      .where((eb) => eb.or([eb('user_name_key', '=', foldCase(username)), ...(found ? [eb('id', '=', found.id)] : [])]))
-      .execute();
-    const drop = async (reason?: string): Promise<UserLookup> => {
-      if (existing.length) await ctx.write(async (w) => ctx.count({ mirrorDeleted: await w.deleteUsers(existing.map((e) => e.id)) }));
-      return reason ? { outOfScope: reason } : {};
-    };
-    if (!found) return drop();
+    if (!found) return storeOneUser(ctx, username, {});
+    const mapped = mapUser(found, s);
     ctx.count({ fetched: 1 });
-    if (!mapped || !('doc' in mapped)) return drop(mapped?.reason);
+    const drop = (reason?: string) => storeOneUser(ctx, username, { id: found.id, ...(reason ? { reason } : {}) });
+    if (!('doc' in mapped)) return drop(mapped.reason);
 
     const relation = s.nestedGroups === 'flatten' ? 'transitiveMemberOf' : 'memberOf';
     const groups = (await this.all<GraphObject>(`/users/${found.id}/${relation}/microsoft.graph.group?$select=${this.groupSelect}&$top=${PAGE}`, signal)).filter((g) => groupIncluded(g, s));
@@ -606,26 +596,20 @@ export class GraphSource implements PullSource {
       inScope = assigned.users.includes(found.id) || direct.some((g) => wanted.has(g.id));
     }
     if (!inScope) return drop(s.scope === 'groups' ? 'not a member of the configured groups' : 'not assigned to the application');
-    const conflicts: PulledRecord[] = [];
-    await ctx.write(async (w) => {
-      // the user's groups: created in the mirror when the scope takes them (their other members come with the next run)
-      const records = scopeGroups.flatMap((g) => {
-        const doc = mapGroup(g);
-        return doc ? [{ id: g.id, doc }] : [];
-      });
-      const known = await w.trx.selectFrom('mirror_groups').select('id').where('connector_id', '=', ctx.connectorId).where('id', 'in', records.length ? records.map((r) => r.id) : ['']).execute();
-      const knownIds = new Set(known.map((k) => k.id));
-      await w.upsertGroups(records.filter((r) => knownIds.has(r.id) || s.scope === 'directory'));
-      await writeUsers(ctx, w, [{ id: found.id, doc: mapped.doc }], conflicts);
-      if (conflicts.length) return;
-      const r = await w.setUserGroups(
-        found.id,
-        records.map((g) => g.id),
-      );
-      ctx.count({ mirrorMembershipsAdded: r.added, mirrorMembershipsRemoved: r.removed });
+    // the user's groups: created in the mirror when the scope takes them (their other members come with the next run)
+    const records = scopeGroups.flatMap((g) => {
+      const doc = mapGroup(g);
+      return doc ? [{ id: g.id, doc }] : [];
     });
-    if (conflicts.length) throw new Error(`the username '${String(mapped.doc.userName)}' is held by another user of this connector`);
-    return { id: found.id };
+    return storeOneUser(ctx, username, {
+      record: { id: found.id, doc: mapped.doc },
+      groupIds: records.map((g) => g.id),
+      prepare: async (w) => {
+        const known = await w.trx.selectFrom('mirror_groups').select('id').where('connector_id', '=', ctx.connectorId).where('id', 'in', records.length ? records.map((r) => r.id) : ['']).execute();
+        const knownIds = new Set(known.map((k) => k.id));
+        await w.upsertGroups(records.filter((r) => knownIds.has(r.id) || s.scope === 'directory'));
+      },
+    });
   }
 
   // ── test connection ────────────────────────────────────────────────────────────────────────────

@@ -4,10 +4,10 @@
 // Directory and OpenLDAP use; every one can be overridden. Pure: the bind password arrives in clear and
 // is sealed by the store (src/sources/registry.ts).
 
-import { X509Certificate, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { FilterParser } from 'ldapts';
 import type { SettingsIssue } from '../../domain/settings-validate.ts';
-import { SettingsError, fieldReaders } from '../../domain/settings-validate.ts';
+import { SettingsError, fieldReaders, isPemCertificate } from '../../domain/settings-validate.ts';
 import type { ScheduleSettings } from '../../domain/schedule.ts';
 import { validateSchedule } from '../../domain/schedule.ts';
 
@@ -284,12 +284,8 @@ export function validateLdapSource(input: unknown, previous?: LdapSourceSettings
 
   const ca = str('caCertificate', false);
   if (ca !== undefined) {
-    try {
-      new X509Certificate(ca);
-      out.caCertificate = ca;
-    } catch {
-      bad('caCertificate', 'must be a PEM certificate (-----BEGIN CERTIFICATE-----) or null');
-    }
+    if (isPemCertificate(ca)) out.caCertificate = ca;
+    else bad('caCertificate', 'must be a PEM certificate (-----BEGIN CERTIFICATE-----) or null');
   }
   const servername = str('tlsServerName', false);
   if (servername !== undefined) {

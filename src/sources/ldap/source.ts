@@ -9,9 +9,9 @@
 import type { Entry } from 'ldapts';
 import type { Db } from '../../store/db.ts';
 import type { PulledRecord } from '../../store/mirror-writer.ts';
-import { pool, retryConflicts, stopIfAborted, writeUsers } from '../pull-common.ts';
+import { pool, retryConflicts, stopIfAborted, storeOneUser, writeUsers } from '../pull-common.ts';
 import { mirrorIds, readSourceState, writeSourceState } from '../../store/mirror-writer.ts';
-import { foldCase } from '../../domain/scim/schema.ts';
+import { GROUP_SCHEMA } from '../../domain/scim/schema.ts';
 import type { ScimDoc } from '../../domain/scim/resource.ts';
 import type { ConnectionCheck, ConnectionTest, DeltaOutcome, PullContext, PullSource, UserLookup } from '../../sync/source.ts';
 import type { LdapSourceSettings } from './config.ts';
@@ -729,33 +729,14 @@ export class LdapSource implements PullSource {
 
   async user(ctx: PullContext, username: string): Promise<UserLookup> {
     const found = await this.lookup(username);
-    const existing = await ctx.db.kysely
-      .selectFrom('mirror_users')
-      .select('id')
-      .where('connector_id', '=', ctx.connectorId)
-      .where((eb) => eb.or([eb('user_name_key', '=', foldCase(username)), ...(found.record ? [eb('id', '=', found.record.id)] : [])]))
-      .execute();
-    const drop = async (reason?: string): Promise<UserLookup> => {
-      if (existing.length) await ctx.write(async (w) => ctx.count({ mirrorDeleted: await w.deleteUsers(existing.map((e) => e.id)) }));
-      return reason ? { outOfScope: reason } : {};
-    };
-    if (!found.found) return drop();
-    ctx.count({ fetched: 1 });
-    if (!found.record) return drop(found.skipped);
-    const record = found.record;
-    const conflicts: PulledRecord[] = [];
-    await ctx.write(async (w) => {
-      await w.upsertGroups(found.groups.map((g) => ({ id: g.id, doc: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: g.name } })));
-      await writeUsers(ctx, w, [record], conflicts);
-      if (conflicts.length) return;
-      const r = await w.setUserGroups(
-        record.id,
-        found.groups.map((g) => g.id),
-      );
-      ctx.count({ mirrorMembershipsAdded: r.added, mirrorMembershipsRemoved: r.removed });
+    if (found.found) ctx.count({ fetched: 1 });
+    if (!found.record) return storeOneUser(ctx, username, found.skipped ? { reason: found.skipped } : {});
+    const groups = found.groups.map((g) => ({ id: g.id, doc: { schemas: [GROUP_SCHEMA], displayName: g.name } }));
+    return storeOneUser(ctx, username, {
+      record: found.record,
+      groupIds: groups.map((g) => g.id),
+      prepare: async (w) => void (await w.upsertGroups(groups)),
     });
-    if (conflicts.length) throw new Error(`the username '${String(record.doc.userName)}' is held by another user of this connector`);
-    return { id: record.id };
   }
 
   // ── test connection ────────────────────────────────────────────────────────────────────────────
