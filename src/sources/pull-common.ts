@@ -2,6 +2,7 @@
 // the mirror with username conflicts kept aside and tried once more after the run's renames and deletions.
 
 import type { MirrorWriter, PulledRecord } from '../store/mirror-writer.ts';
+import { mirrorIds } from '../store/mirror-writer.ts';
 import { foldCase } from '../domain/scim/schema.ts';
 import type { PullContext, UserLookup } from '../sync/source.ts';
 
@@ -72,4 +73,23 @@ export async function storeOneUser(
   });
   if (conflicts.length) throw new Error(`the username '${String(found.record.doc.userName)}' is held by another user of this connector`);
   return { id: found.record.id };
+}
+
+/**
+ * The end of a full read: what the provider no longer has (or the scope no longer holds) leaves the
+ * mirror — only now, so that a read that failed half-way removed nobody — and the username conflicts are
+ * tried once more.
+ */
+export async function finishFullRead(ctx: PullContext, seenUsers: Set<string>, seenGroups: Set<string>, conflicts: PulledRecord[]): Promise<void> {
+  ctx.progress({ phase: 'removals', done: 0, total: null });
+  const goneUsers = [...(await mirrorIds(ctx.db, ctx.connectorId, 'mirror_users'))].filter((id) => !seenUsers.has(id));
+  const goneGroups = [...(await mirrorIds(ctx.db, ctx.connectorId, 'mirror_groups'))].filter((id) => !seenGroups.has(id));
+  if (goneUsers.length || goneGroups.length) {
+    await ctx.write(async (w) => {
+      const users = await w.deleteUsers(goneUsers);
+      const groups = await w.deleteGroups(goneGroups);
+      ctx.count({ mirrorDeleted: users + groups });
+    });
+  }
+  await retryConflicts(ctx, conflicts);
 }

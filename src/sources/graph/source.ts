@@ -7,7 +7,7 @@
 
 import type { Db } from '../../store/db.ts';
 import type { PulledRecord } from '../../store/mirror-writer.ts';
-import { pool, retryConflicts, stopIfAborted, storeOneUser, writeUsers } from '../pull-common.ts';
+import { finishFullRead, pool, retryConflicts, stopIfAborted, storeOneUser, writeUsers } from '../pull-common.ts';
 import { clearSourceState, mirrorIds, readSourceState, writeSourceState } from '../../store/mirror-writer.ts';
 import type { ConnectionCheck, ConnectionTest, DeltaOutcome, PullContext, PullSource, UserLookup } from '../../sync/source.ts';
 import type { GraphClientOptions } from './client.ts';
@@ -329,18 +329,7 @@ export class GraphSource implements PullSource {
       await storeMembers([...seenGroups], this.select, upsertNew);
     }
 
-    // What the provider no longer has (or the scope no longer holds) leaves the mirror.
-    ctx.progress({ phase: 'removals', done: 0, total: null });
-    const goneUsers = [...(await mirrorIds(ctx.db, ctx.connectorId, 'mirror_users'))].filter((id) => !seenUsers.has(id));
-    const goneGroups = [...(await mirrorIds(ctx.db, ctx.connectorId, 'mirror_groups'))].filter((id) => !seenGroups.has(id));
-    if (goneUsers.length || goneGroups.length) {
-      await ctx.write(async (w) => {
-        const users = await w.deleteUsers(goneUsers);
-        const groups = await w.deleteGroups(goneGroups);
-        ctx.count({ mirrorDeleted: users + groups });
-      });
-    }
-    await retryConflicts(ctx, conflicts);
+    await finishFullRead(ctx, seenUsers, seenGroups, conflicts);
     await ctx.write(async (w) => writeSourceState(w.trx, ctx.connectorId, STATE, state));
   }
 

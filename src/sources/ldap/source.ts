@@ -9,7 +9,7 @@
 import type { Entry } from 'ldapts';
 import type { Db } from '../../store/db.ts';
 import type { PulledRecord } from '../../store/mirror-writer.ts';
-import { pool, retryConflicts, stopIfAborted, storeOneUser, writeUsers } from '../pull-common.ts';
+import { finishFullRead, pool, retryConflicts, stopIfAborted, storeOneUser, writeUsers } from '../pull-common.ts';
 import { mirrorIds, readSourceState, writeSourceState } from '../../store/mirror-writer.ts';
 import { GROUP_SCHEMA } from '../../domain/scim/schema.ts';
 import type { ScimDoc } from '../../domain/scim/resource.ts';
@@ -354,19 +354,7 @@ export class LdapSource implements PullSource {
     );
     await flush();
 
-    // What the server no longer has (or the filters no longer take) leaves the mirror.
-    ctx.progress({ phase: 'removals', done: 0, total: null });
-    const seenGroups = new Set(groupIds);
-    const goneUsers = [...(await mirrorIds(ctx.db, ctx.connectorId, 'mirror_users'))].filter((id) => !seenUsers.has(id));
-    const goneGroups = [...(await mirrorIds(ctx.db, ctx.connectorId, 'mirror_groups'))].filter((id) => !seenGroups.has(id));
-    if (goneUsers.length || goneGroups.length) {
-      await ctx.write(async (w) => {
-        const users = await w.deleteUsers(goneUsers);
-        const groups = await w.deleteGroups(goneGroups);
-        ctx.count({ mirrorDeleted: users + groups });
-      });
-    }
-    await retryConflicts(ctx, conflicts);
+    await finishFullRead(ctx, seenUsers, new Set(groupIds), conflicts);
 
     const nodes: Record<string, GroupNode> = {};
     for (const [id, dn] of groupDns) {
