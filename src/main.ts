@@ -19,10 +19,11 @@ import { audit, ConnectorStore } from './store/connectors.ts';
 import { ConflictError, loadSettings, NotFoundError, Reconciler } from './sync/reconciler.ts';
 import type { AdminTokenScope } from './admin/tokens.ts';
 import type { PullKind } from './sources/registry.ts';
-import { isPullKind, openSource, prepareSource, redactSource, secretFields, storedSecrets } from './sources/registry.ts';
+import { isPullKind, openSource, prepareSource, redactSource, resealAllSources, secretFields, storedSecrets } from './sources/registry.ts';
 import type { Progress } from './sync/source.ts';
 import type { SecretBox } from './store/secrets.ts';
 import { loadSecretKeys } from './store/secrets.ts';
+import { SECRET_KEY_ENV, keyFileKeys, keysFromEnvironment, newSecretKey, writeKeyFile } from './store/secrets.ts';
 import { BackupError, backupSqlite } from './store/backup.ts';
 import type { PullMode, RunHandle, RunOutcome, UserSearchReport } from './sync/pull.ts';
 import { BusyError, PullRunner } from './sync/pull.ts';
@@ -347,6 +348,35 @@ export function buildCli(): Command {
         } finally {
           await reconciler.stop();
         }
+      }),
+    );
+
+  const key = program.command('key').description('the key that seals stored secrets');
+  key
+    .command('rotate')
+    .description('seal every stored secret with a new key; with the key file: a new key is added first, then the old ones are dropped once nothing uses them')
+    .option('--keep-old', 'keep the old keys in the key file (e.g. for a backup taken before the rotation)')
+    .action((o: { keepOld?: boolean }) =>
+      withStore(async (db, config) => {
+        const fromEnv = keysFromEnvironment(process.env);
+        if (!fromEnv) {
+          // a new key first; the old ones still open everything sealed so far (and a running service follows the file)
+          secretBox(config, true);
+          writeKeyFile(config.dataDir, [newSecretKey(), ...keyFileKeys(config.dataDir)]);
+        }
+        const box = secretBox(config, false);
+        const { resealed, keysInUse } = await resealAllSources(db, box);
+        const old = box.keyIds.filter((id) => id !== box.currentKeyId);
+        const unused = old.filter((id) => !keysInUse.includes(id));
+        if (!fromEnv && !o.keepOld && unused.length === old.length) writeKeyFile(config.dataDir, keyFileKeys(config.dataDir).slice(0, 1));
+        await audit(db.kysely, actor, 'key.rotate', box.currentKeyId, { resealed, source: fromEnv ? 'environment' : 'key file', retired: fromEnv || o.keepOld ? [] : unused });
+        console.log(`sealed ${resealed} stored secret${resealed === 1 ? '' : 's'} again with key ${box.currentKeyId}`);
+        if (fromEnv) {
+          if (old.length === 0) console.log(`${SECRET_KEY_ENV} holds one key: put a new key first (openssl rand -base64 32), the current one after it, and run this again`);
+          else if (unused.length) console.log(`no stored secret uses ${unused.join(', ')} any more: remove ${unused.length === 1 ? 'it' : 'them'} from ${SECRET_KEY_ENV} when every instance runs with the new key`);
+        } else if (o.keepOld) console.log(`the old key${old.length === 1 ? '' : 's'} ${old.join(', ')} stay in the key file (--keep-old)`);
+        else if (unused.length === old.length) console.log(`the key file now holds only the new key (${old.join(', ')} retired); running services pick it up by themselves`);
+        else console.log(`some secrets still use ${old.filter((id) => keysInUse.includes(id)).join(', ')}: the old keys stay in the key file; run this again`);
       }),
     );
 

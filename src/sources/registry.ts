@@ -4,8 +4,8 @@
 
 import type { ScheduleSettings } from '../domain/schedule.ts';
 import { SettingsError } from '../domain/settings-validate.ts';
-import type { SecretBox } from '../store/secrets.ts';
-import { isSealed } from '../store/secrets.ts';
+import type { Db } from '../store/db.ts';
+import { SecretBox, isSealed } from '../store/secrets.ts';
 import type { GraphClientOptions } from './graph/client.ts';
 import type { GraphSourceSettings } from './graph/config.ts';
 import { GRAPH_SECRET_FIELDS, redactGraphSource, validateGraphSource } from './graph/config.ts';
@@ -121,4 +121,38 @@ export function resealSource(kind: PullKind, connectorId: string, stored: Record
     }
   }
   return changed ? out : undefined;
+}
+
+/**
+ * Key rotation: every sealed value of every pull connector sealed again with the current key. A row is
+ * replaced only if nobody changed it meanwhile (compare and swap); a changed row is read again. Answers
+ * how many values were sealed again, and the ids of the keys still in use afterwards.
+ */
+export async function resealAllSources(db: Db, box: SecretBox): Promise<{ resealed: number; keysInUse: string[] }> {
+  let resealed = 0;
+  const inUse = new Set<string>();
+  const rows = await db.kysely.selectFrom('connectors').select(['id', 'kind']).execute();
+  for (const { id, kind } of rows) {
+    if (!isPullKind(kind)) continue;
+    for (let attempt = 0; ; attempt++) {
+      const row = await db.kysely.selectFrom('connectors').select('source').where('id', '=', id).executeTakeFirst();
+      if (!row) break;
+      const stored = JSON.parse(row.source) as Record<string, unknown>;
+      const next = resealSource(kind, id, stored, box);
+      if (next) {
+        const done = await db.kysely.updateTable('connectors').set({ source: JSON.stringify(next) }).where('id', '=', id).where('source', '=', row.source).executeTakeFirst();
+        if (Number(done.numUpdatedRows) === 0) {
+          if (attempt > 10) throw new Error(`connector ${id} keeps changing; run the rotation again`);
+          continue;
+        }
+        resealed += KINDS[kind].secretFields.filter((f) => typeof stored[f] === 'string' && stored[f] !== next[f]).length;
+      }
+      for (const f of KINDS[kind].secretFields) {
+        const v = (next ?? stored)[f];
+        if (typeof v === 'string' && isSealed(v)) inUse.add(SecretBox.sealedWith(v));
+      }
+      break;
+    }
+  }
+  return { resealed, keysInUse: [...inUse] };
 }

@@ -54,23 +54,51 @@ export function secretKeyPath(dataDir: string): string {
 
 export class SecretBox {
   /** The id of the key new values are sealed with. */
-  readonly currentKeyId: string;
+  currentKeyId = '';
   // private fields: key material does not show in console.log, util.inspect or JSON.stringify
-  readonly #keys = new Map<string, Buffer>();
-  readonly #current: Buffer;
+  #keys = new Map<string, Buffer>();
+  #current: Buffer = Buffer.alloc(0);
+  /** the key file this box follows (a rotation by `usersync key rotate` reaches a running service) */
+  #file?: { path: string; mtimeMs: number };
 
   /** `keys`: 32-byte keys, newest (the one to encrypt with) first. */
   constructor(keys: readonly Buffer[]) {
+    this.#setKeys(keys);
+  }
+
+  #setKeys(keys: readonly Buffer[]): void {
     if (keys.length === 0) throw new Error('SecretBox needs at least one key');
+    const map = new Map<string, Buffer>();
     for (const [i, key] of keys.entries()) {
       if (key.length !== KEY_BYTES) throw new Error(`secret key ${i + 1} is ${key.length} bytes; keys are ${KEY_BYTES} bytes`);
       const id = keyId(key);
-      const known = this.#keys.get(id);
-      if (known === undefined) this.#keys.set(id, Buffer.from(key));
+      const known = map.get(id);
+      if (known === undefined) map.set(id, Buffer.from(key));
       else if (!known.equals(key)) throw new Error(`two different secret keys share the id ${id}; generate a new key`);
     }
-    this.#current = this.#keys.values().next().value as Buffer;
+    this.#keys = map;
+    this.#current = map.values().next().value as Buffer;
     this.currentKeyId = keyId(this.#current);
+  }
+
+  /** Follow a key file: when it changes (a rotation), its keys replace these before the next use. */
+  followFile(file: string): this {
+    this.#file = { path: file, mtimeMs: fs.statSync(file).mtimeMs };
+    return this;
+  }
+
+  #refresh(): void {
+    if (!this.#file) return;
+    let mtimeMs: number;
+    try {
+      mtimeMs = fs.statSync(this.#file.path).mtimeMs;
+    } catch {
+      return; // keep the keys in memory rather than lose every secret
+    }
+    if (mtimeMs === this.#file.mtimeMs) return;
+    const keys = readKeyFile(this.#file.path);
+    if (keys) this.#setKeys(keys);
+    this.#file.mtimeMs = mtimeMs;
   }
 
   /** A box with a fresh random in-memory key, for tests. */
@@ -85,6 +113,7 @@ export class SecretBox {
 
   encrypt(plain: string, context: string): string {
     checkContext(context);
+    this.#refresh();
     if (typeof plain !== 'string') throw new TypeError('only strings can be sealed');
     if (isSealed(plain)) throw new SecretError('already-sealed', `the value for ${context} is already sealed`);
     const iv = randomBytes(IV_BYTES);
@@ -96,6 +125,7 @@ export class SecretBox {
 
   decrypt(sealed: string, context: string): string {
     checkContext(context);
+    this.#refresh();
     const { id, iv, body } = parse(sealed, context);
     const key = this.#keys.get(id);
     if (key === undefined) {
@@ -124,7 +154,13 @@ export class SecretBox {
 
   /** Whether a sealed value was sealed with an older key than the current one. */
   needsReencrypt(sealed: string): boolean {
+    this.#refresh();
     return parse(sealed).id !== this.currentKeyId;
+  }
+
+  /** The id of the key a sealed value was sealed with. */
+  static sealedWith(sealed: string): string {
+    return parse(sealed).id;
   }
 }
 
@@ -272,5 +308,44 @@ export function loadSecretKeys(opts: { env: NodeJS.ProcessEnv; dataDir: string; 
     keys = readKeyFile(file);
     if (keys === null) throw new Error(`secret key file ${file} disappeared right after it was created`);
   }
-  return new SecretBox(keys);
+  return new SecretBox(keys).followFile(file);
+}
+
+/** Whether the keys come from USERSYNC_SECRET_KEY (which usersync cannot change) rather than the key file. */
+export function keysFromEnvironment(env: NodeJS.ProcessEnv): boolean {
+  const raw = env[SECRET_KEY_ENV];
+  return raw !== undefined && raw.trim() !== '';
+}
+
+/**
+ * Replace the key file's keys, atomically (a private temporary file renamed over it, then the folder
+ * synced): a reader sees the old file or the new one, never half of one.
+ */
+export function writeKeyFile(dataDir: string, keys: readonly Buffer[]): void {
+  const file = secretKeyPath(dataDir);
+  const tmp = path.join(dataDir, `.${SECRET_KEY_FILE}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const fd = fs.openSync(tmp, 'wx', 0o600);
+    try {
+      fs.writeFileSync(fd, `# newest first: the first key seals, every key opens\n${keys.map((k) => k.toString('base64')).join('\n')}\n`);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    syncDir(dataDir);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/** The key file's keys (newest first), for a rotation. */
+export function keyFileKeys(dataDir: string): Buffer[] {
+  const keys = readKeyFile(secretKeyPath(dataDir));
+  if (!keys) throw new Error(`no secret key file at ${secretKeyPath(dataDir)}`);
+  return keys;
+}
+
+export function newSecretKey(): Buffer {
+  return randomBytes(KEY_BYTES);
 }
