@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import v8 from 'node:v8';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance } from 'fastify';
+import { createMetrics, registerMetrics } from './metrics.ts';
 import type { Config } from '../config.ts';
 import { adminRoutes } from '../admin/routes.ts';
 import { AdminTokenStore } from '../admin/tokens.ts';
@@ -107,6 +108,10 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
     }
   });
 
+  // before the routes it counts: a hook reaches only the routes registered after it
+  const adminTokens = new AdminTokenStore(db);
+  registerMetrics(app, createMetrics(db), (token) => adminTokens.verify(token));
+
   await app.register(scimRoutes, {
     prefix: '/scim/v2/:connectorId',
     connectors,
@@ -116,7 +121,6 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
     onWrite: () => reconciler.poke(),
   });
 
-  const adminTokens = new AdminTokenStore(db);
   await app.register(adminRoutes, { prefix: '/api', db, connectors, reconciler, runner, secrets, tokens: adminTokens });
 
   app.addHook('onClose', async () => {
