@@ -10,6 +10,8 @@ export interface Config {
   runStaleMs: number;
   /** how much the JavaScript heap may grow after each full collection, in percent; 0: V8's own choice */
   heapGrowthPercent: number;
+  /** days ended runs, change-feed rows and audit entries are kept; 0: for ever */
+  retention: { runsDays: number; changeFeedDays: number; auditDays: number };
   /** where the secret key file lives (default: beside the SQLite database, else ./data) */
   dataDir: string;
   sqliteSynchronous: 'NORMAL' | 'FULL';
@@ -52,6 +54,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: '',
     runStaleMs: int(env, 'RUN_STALE_SECONDS', 30, 3) * 1000,
     heapGrowthPercent: int(env, 'HEAP_GROWTH_PERCENT', 10, 0),
+    retention: { runsDays: int(env, 'RETENTION_RUNS_DAYS', 90, 0), changeFeedDays: int(env, 'RETENTION_CHANGE_FEED_DAYS', 90, 0), auditDays: int(env, 'RETENTION_AUDIT_DAYS', 365, 0) },
     sqliteSynchronous: sync,
     host: env.HOST || '127.0.0.1',
     port: int(env, 'PORT', 8080),

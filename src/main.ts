@@ -24,6 +24,7 @@ import type { Progress } from './sync/source.ts';
 import type { SecretBox } from './store/secrets.ts';
 import { loadSecretKeys } from './store/secrets.ts';
 import { SECRET_KEY_ENV, keyFileKeys, keysFromEnvironment, newSecretKey, writeKeyFile } from './store/secrets.ts';
+import { prune } from './store/retention.ts';
 import { BackupError, backupSqlite } from './store/backup.ts';
 import type { PullMode, RunHandle, RunOutcome, UserSearchReport } from './sync/pull.ts';
 import { BusyError, PullRunner } from './sync/pull.ts';
@@ -377,6 +378,20 @@ export function buildCli(): Command {
         } else if (o.keepOld) console.log(`the old key${old.length === 1 ? '' : 's'} ${old.join(', ')} stay in the key file (--keep-old)`);
         else if (unused.length === old.length) console.log(`the key file now holds only the new key (${old.join(', ')} retired); running services pick it up by themselves`);
         else console.log(`some secrets still use ${old.filter((id) => keysInUse.includes(id)).join(', ')}: the old keys stay in the key file; run this again`);
+      }),
+    );
+
+  program
+    .command('prune')
+    .description('delete ended runs, change-feed rows and audit entries older than the retention settings (RETENTION_*_DAYS) now; the service does this hourly')
+    .action(() =>
+      withStore(async (db, config) => {
+        const r = await prune(db, config.retention);
+        const { runsDays, changeFeedDays, auditDays } = config.retention;
+        const kept = (days: number) => (days > 0 ? `older than ${days} days` : 'none: kept for ever');
+        console.log(`runs deleted: ${r.runs} (with ${r.runLogs} log lines; ${kept(runsDays)})`);
+        console.log(`change-feed rows deleted: ${r.changeFeed} (${kept(changeFeedDays)})`);
+        console.log(`audit entries deleted: ${r.audit} (${kept(auditDays)})`);
       }),
     );
 

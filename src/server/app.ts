@@ -5,6 +5,8 @@ import v8 from 'node:v8';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import { createMetrics, registerMetrics } from './metrics.ts';
+import { prune } from '../store/retention.ts';
+import { acquireLease, releaseLease } from '../sync/lease.ts';
 import type { Config } from '../config.ts';
 import { adminRoutes } from '../admin/routes.ts';
 import { AdminTokenStore } from '../admin/tokens.ts';
@@ -123,7 +125,28 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
 
   await app.register(adminRoutes, { prefix: '/api', db, connectors, reconciler, runner, secrets, tokens: adminTokens });
 
+  // Retention, hourly, by one instance at a time (a lease); the first pass a minute after start.
+  const retention = { timer: undefined as NodeJS.Timeout | undefined };
+  const pruneOnce = async () => {
+    if (!(await acquireLease(db, 'retention', reconciler.holder, 10 * 60_000))) return;
+    try {
+      const r = await prune(db, config.retention);
+      if (r.runs + r.changeFeed + r.audit > 0) app.log.info({ pruned: r }, 'retention: old runs, change-feed rows and audit entries deleted');
+    } finally {
+      await releaseLease(db, 'retention', reconciler.holder);
+    }
+  };
+  const schedulePrune = (ms: number) => {
+    retention.timer = setTimeout(() => {
+      pruneOnce()
+        .catch((e: unknown) => app.log.warn({ err: e }, 'retention pass failed; the next one retries'))
+        .finally(() => schedulePrune(60 * 60_000));
+    }, ms);
+    retention.timer.unref();
+  };
+
   app.addHook('onClose', async () => {
+    if (retention.timer) clearTimeout(retention.timer);
     scheduler.stop();
     await runner.stop();
     await reconciler.stop();
@@ -132,6 +155,7 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
     app.addHook('onReady', async () => {
       reconciler.start();
       scheduler.start();
+      schedulePrune(60_000);
     });
   }
 

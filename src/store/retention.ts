@@ -1,0 +1,68 @@
+// Retention: ended runs (with their log lines and decided held changes), change-feed rows and audit
+// entries older than their settings are deleted, a few thousand rows per statement so that no delete holds
+// the writer for long. Runs still running or held for approval are kept whatever their age. 0 days keeps
+// everything of that kind. (When targets read the change feed, rows a target has not read yet must stay:
+// the feed's limit will then also be the slowest target cursor.)
+
+import type { Db } from './db.ts';
+
+export interface RetentionSettings {
+  runsDays: number;
+  changeFeedDays: number;
+  auditDays: number;
+}
+
+export interface PruneResult {
+  runs: number;
+  runLogs: number;
+  changeFeed: number;
+  audit: number;
+}
+
+const CHUNK = 5000;
+const RUN_CHUNK = 500;
+
+function cutoff(days: number, now: Date): string {
+  return new Date(now.getTime() - days * 86_400_000).toISOString();
+}
+
+/** Delete by `seq` order, CHUNK rows at a time, while rows older than `before` remain. */
+async function pruneBySeq(db: Db, table: 'change_feed' | 'audit_log', before: string): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const rows = await db.kysely.selectFrom(table).select('seq').where('at', '<', before).orderBy('seq').limit(CHUNK).execute();
+    if (rows.length === 0) return total;
+    const last = rows[rows.length - 1]!.seq;
+    const res = await db.kysely.deleteFrom(table).where('seq', '<=', last).where('at', '<', before).executeTakeFirst();
+    total += Number(res.numDeletedRows);
+    if (rows.length < CHUNK) return total;
+  }
+}
+
+export async function prune(db: Db, settings: RetentionSettings, now = new Date()): Promise<PruneResult> {
+  const result: PruneResult = { runs: 0, runLogs: 0, changeFeed: 0, audit: 0 };
+  if (settings.runsDays > 0) {
+    const before = cutoff(settings.runsDays, now);
+    for (;;) {
+      const ids = (
+        await db.kysely.selectFrom('runs').select('id').where('ended_at', 'is not', null).where('ended_at', '<', before).where('status', 'not in', ['running', 'held']).limit(RUN_CHUNK).execute()
+      ).map((r) => r.id);
+      if (ids.length === 0) break;
+      await db.transaction(async (trx) => {
+        result.runLogs += Number((await trx.deleteFrom('run_logs').where('run_id', 'in', ids).executeTakeFirst()).numDeletedRows);
+        await trx.deleteFrom('held_changes').where('run_id', 'in', ids).where('status', '!=', 'held').execute();
+        result.runs += Number((await trx.deleteFrom('runs').where('id', 'in', ids).executeTakeFirst()).numDeletedRows);
+      });
+      if (ids.length < RUN_CHUNK) break;
+    }
+  }
+  if (settings.changeFeedDays > 0) result.changeFeed = await pruneBySeq(db, 'change_feed', cutoff(settings.changeFeedDays, now));
+  if (settings.auditDays > 0) result.audit = await pruneBySeq(db, 'audit_log', cutoff(settings.auditDays, now));
+  if (result.runs + result.changeFeed + result.audit > 0) {
+    await db.kysely
+      .insertInto('audit_log')
+      .values({ at: now.toISOString(), actor: 'system:retention', action: 'retention.prune', target: '', details: JSON.stringify({ ...result, settings }) })
+      .execute();
+  }
+  return result;
+}
