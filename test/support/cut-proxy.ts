@@ -13,7 +13,8 @@ export interface CutProxy {
   close(): Promise<void>;
 }
 
-export async function startCutProxy(target: { host?: string; port: number }, cutAfterBytes: number): Promise<CutProxy> {
+/** `delayMs`: each chunk from the server is held this long (a slow network), keeping its order. */
+export async function startCutProxy(target: { host?: string; port: number }, cutAfterBytes: number, opts: { delayMs?: number } = {}): Promise<CutProxy> {
   let passed = 0;
   let cut = false;
   const sockets = new Set<net.Socket>();
@@ -27,10 +28,12 @@ export async function startCutProxy(target: { host?: string; port: number }, cut
       sockets.clear();
     };
     client.on('data', (d) => upstream.write(d));
+    let queue = Promise.resolve();
     upstream.on('data', (d) => {
       passed += d.length;
       if (passed > cutAfterBytes) return drop();
-      client.write(d);
+      if (!opts.delayMs) return void client.write(d);
+      queue = queue.then(() => new Promise<void>((r) => setTimeout(r, opts.delayMs))).then(() => void (client.destroyed || client.write(d)));
     });
     for (const s of [client, upstream]) {
       s.on('error', () => {});

@@ -72,3 +72,28 @@ export async function startServiceProcess(env: Record<string, string>, args: str
   }
   return proc;
 }
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+
+/** The admin API of a service process, with an admin token. */
+export async function processApi(proc: ServiceProcess, token: string, urlPath: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: Json }> {
+  const res = await fetch(`${proc.origin}/api${urlPath}`, {
+    method: init.method ?? 'GET',
+    headers: { authorization: `Bearer ${token}`, ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** Ask `probe` every 100 ms until it answers something truthy, or fail after `timeoutMs` naming `what`. */
+export async function until<T>(what: string | (() => string), timeoutMs: number, probe: () => Promise<T | undefined | null | false>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

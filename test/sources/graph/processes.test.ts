@@ -14,7 +14,7 @@ import { openStore } from '../../../src/store/db.ts';
 import type { GraphEmulator, SeedResult } from '../../support/graph-emulator/index.ts';
 import { startGraphEmulator } from '../../support/graph-emulator/index.ts';
 import type { ServiceProcess } from '../../support/process.ts';
-import { startServiceProcess } from '../../support/process.ts';
+import { processApi, startServiceProcess, until } from '../../support/process.ts';
 import { dropSchema, PG_URL, uniqueName } from '../../support/store.ts';
 import { prepareSource } from '../../../src/sources/registry.ts';
 import { ConnectorStore } from '../../../src/store/connectors.ts';
@@ -24,18 +24,7 @@ import { emulatorSource } from './support.ts';
 const ROOT = path.resolve(import.meta.dirname, '..', '..', '..');
 const exec = promisify(execFile);
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
-
-async function api(proc: ServiceProcess, token: string, urlPath: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: Json }> {
-  const res = await fetch(`${proc.origin}/api${urlPath}`, {
-    method: init.method ?? 'GET',
-    headers: { authorization: `Bearer ${token}`, ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+const api = processApi;
 
 /** `usersync <args>` as a child process on the given database. */
 async function cli(env: Record<string, string>, ...args: string[]): Promise<string> {
@@ -48,15 +37,6 @@ async function adminToken(env: Record<string, string>): Promise<string> {
   return /^(usa_\S+)$/m.exec(out)![1]!;
 }
 
-async function until<T>(what: string | (() => string), timeoutMs: number, probe: () => Promise<T | undefined | null | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const sourceSettings = emulatorSource;
 
@@ -168,7 +148,7 @@ describe('two service processes on one PostgreSQL schema', () => {
     const again = await Promise.all([a!, b!, a!, b!].map((p) => api(p, token, '/connectors/g/sync?wait=false', { method: 'POST' })));
     for (const r of again) expect([r.status, r.body.error?.code, r.body.error?.details?.runId]).toEqual([409, 'busy', runId]);
 
-    let last: Json;
+    let last: Awaited<ReturnType<typeof api>>["body"];
     const run = await until(() => `the run to end: ${JSON.stringify(last)}\n${a!.output()}\n${b!.output()}`, 45_000, async () => {
       last = (await api(b!, token, `/runs/${runId}`)).body;
       return last.status !== 'running' && last;
