@@ -23,6 +23,7 @@ import { LdapError } from '../sources/ldap/connection.ts';
 import { isPullKind, prepareSource, redactSource, secretFields, storedSecrets } from '../sources/registry.ts';
 import type { PullMode, PullRunner } from '../sync/pull.ts';
 import { BusyError } from '../sync/pull.ts';
+import { openApiDocument } from './openapi.ts';
 
 export interface AdminRoutesOptions {
   db: Db;
@@ -35,6 +36,8 @@ export interface AdminRoutesOptions {
 
 /** The one endpoint a `sync-user` token may call. */
 const SYNC_USER_ROUTE = '/api/connectors/:id/sync-user';
+/** The one endpoint that needs no token: the API's description, which reveals no data. */
+const OPENAPI_ROUTE = '/api/openapi.json';
 
 export class ApiError extends Error {
   constructor(
@@ -54,6 +57,14 @@ declare module 'fastify' {
 }
 
 const MAX_LISTED_CHANGES = 1000;
+
+/** A `limit` query parameter: a whole number from 1 to `max`; the default when absent; 400 otherwise. */
+function limitParam(value: unknown, fallback: number, max: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new ApiError(400, 'invalid_limit', `'limit' must be a whole number from 1 to ${max}`);
+  return Math.min(n, max);
+}
 
 function summarise(report: PassReport, limit = MAX_LISTED_CHANGES) {
   return {
@@ -80,6 +91,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
   const { db, connectors, reconciler, runner, secrets, tokens } = opts;
 
   app.addHook('onRequest', async (req) => {
+    if (req.routeOptions.url === OPENAPI_ROUTE) return;
     const header = req.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     const token = match ? await tokens.verify(match[1]!) : undefined;
@@ -113,6 +125,9 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
   }
 
   const wait = (req: FastifyRequest) => (req.query as Record<string, string | undefined>).wait !== 'false';
+
+  // ---------------------------------------------------------------- this API's description (OpenAPI 3.1)
+  app.get('/openapi.json', async () => openApiDocument);
 
   // ---------------------------------------------------------------- connectors and settings
   app.get('/connectors', async () => {
@@ -232,7 +247,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     const b = body<{ settings?: unknown }>(req);
     const current = await loadSettings(db, c.id);
     const candidate = b.settings === undefined ? current : settingsPatch(current, b.settings);
-    const limit = Math.min(Number((req.query as Record<string, string>).limit ?? MAX_LISTED_CHANGES) || MAX_LISTED_CHANGES, 100_000);
+    const limit = limitParam((req.query as Record<string, string>).limit, MAX_LISTED_CHANGES, 100_000);
     const report = await reconciler.preview(c.id, candidate, limit);
     return { ...summarise(report, limit), settings: candidate };
   });
@@ -263,7 +278,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
   // ---------------------------------------------------------------- runs and held changes
   app.get('/runs', async (req) => {
     const q = req.query as Record<string, string | undefined>;
-    let query = db.kysely.selectFrom('runs').selectAll().orderBy('started_at', 'desc').limit(Math.min(Number(q.limit ?? 50) || 50, 500));
+    let query = db.kysely.selectFrom('runs').selectAll().orderBy('started_at', 'desc').limit(limitParam(q.limit, 50, 500));
     if (q.connector) query = query.where('connector_id', '=', q.connector);
     if (q.status) query = query.where('status', '=', q.status);
     const rows = await query.execute();
@@ -347,7 +362,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
   // ---------------------------------------------------------------- directory: local users
   app.get('/users', async (req) => {
     const q = req.query as Record<string, string | undefined>;
-    let query = db.kysely.selectFrom('directory_users').selectAll().orderBy('username_key').limit(Math.min(Number(q.limit ?? 100) || 100, 1000));
+    let query = db.kysely.selectFrom('directory_users').selectAll().orderBy('username_key').limit(limitParam(q.limit, 100, 1000));
     // substring search on the folded name (instr/strpos: no LIKE wildcards to escape)
     if (q.search) query = query.where(sql<boolean>`${db.dialect === 'sqlite' ? sql`instr` : sql`strpos`}(username_key, ${directoryKey(q.search)}) > 0`);
     const rows = await query.execute();
@@ -420,7 +435,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
 
   app.get('/audit', async (req) => {
     const q = req.query as Record<string, string | undefined>;
-    const rows = await db.kysely.selectFrom('audit_log').selectAll().orderBy('seq', 'desc').limit(Math.min(Number(q.limit ?? 100) || 100, 1000)).execute();
+    const rows = await db.kysely.selectFrom('audit_log').selectAll().orderBy('seq', 'desc').limit(limitParam(q.limit, 100, 1000)).execute();
     return { entries: rows.map((r) => ({ seq: Number(r.seq), at: r.at, actor: r.actor, action: r.action, target: r.target, details: JSON.parse(r.details) })) };
   });
 }

@@ -457,7 +457,11 @@ export class Reconciler {
     return this.db.transaction(async (trx) => {
       const res = await trx.updateTable('held_changes').set({ status: 'rejected' }).where('run_id', '=', runId).where('status', '=', 'held').executeTakeFirst();
       const n = Number(res.numUpdatedRows);
-      if (n === 0) throw new ConflictError(`run '${runId}' has no held changes`);
+      if (n === 0) {
+        const run = await trx.selectFrom('runs').select('id').where('id', '=', runId).executeTakeFirst();
+        if (!run) throw new NotFoundError(`no run '${runId}'`);
+        throw new ConflictError(`run '${runId}' has no held changes`);
+      }
       await trx.updateTable('runs').set({ status: 'succeeded' }).where('id', '=', runId).where('status', '=', 'held').execute();
       await audit(trx, actor, 'run.reject', runId, { rejected: n });
       return { rejected: n };

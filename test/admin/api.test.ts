@@ -36,6 +36,17 @@ describe.each(['sqlite', 'postgres'] as const)('admin API on %s', (dialect) => {
     return ids;
   }
 
+  it("refuses a limit that is not a whole number from 1, and rejecting a run that does not exist is 404", async () => {
+    for (const path of ['/runs?limit=-5', '/users?limit=0', '/audit?limit=abc', '/runs?limit=1.5']) {
+      const res = await api(path);
+      expect([path, res.status, res.body.error.code]).toEqual([path, 400, 'invalid_limit']);
+    }
+    expect((await api('/runs?limit=1')).status).toBe(200);
+    expect((await api('/audit?limit=5000')).status).toBe(200);
+    const missing = await api('/runs/no-such-run/reject', { method: 'POST' });
+    expect([missing.status, missing.body.error.code]).toEqual([404, 'not_found']);
+  });
+
   it('refuses requests without a valid admin token, including SCIM tokens', async () => {
     expect((await api('/connectors', { token: null })).status).toBe(401);
     expect((await api('/connectors', { token: 'usa_wrong' })).status).toBe(401);
