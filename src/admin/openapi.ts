@@ -565,6 +565,7 @@ const settingsResponses = {
   '400': error(`\`invalid_settings\` (details: every problem with its path); ${invalidBody}`),
   '404': response('NotFound'),
   ...guarded,
+  '500': error('`reevaluation_failed`: the settings were saved, but re-evaluating the directory with them failed (a sync tries again); `internal`: anything else, nothing saved'),
 };
 
 const paths: Record<string, PathItemObject> = {

@@ -236,7 +236,13 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
       run.catch((e) => req.log.error({ err: e }, 're-evaluation after a settings change failed'));
       return reply.code(202).send({ settings: next, reevaluation: 'started' });
     }
-    return { settings: next, reevaluation: summarise(await run, 100) };
+    try {
+      return { settings: next, reevaluation: summarise(await run, 100) };
+    } catch (e) {
+      // the settings are saved: say so, rather than the generic "nothing was changed"
+      req.log.error({ err: e }, 're-evaluation after a settings change failed');
+      throw new ApiError(500, 'reevaluation_failed', `the settings were saved, but re-evaluating the directory with them failed (${e instanceof Error ? e.message : String(e)}); run a sync to try again`);
+    }
   }
   app.put('/connectors/:id/settings', (req, reply) => saveSettings(req, reply, false));
   app.patch('/connectors/:id/settings', (req, reply) => saveSettings(req, reply, true));
