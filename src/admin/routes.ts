@@ -151,6 +151,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     if (await connectors.get(id)) throw new ApiError(409, 'connector_exists', `a connector '${id}' exists already`);
     const settings = b.settings === undefined ? undefined : validateSettings(b.settings);
     const kind = b.kind as ConnectorKind;
+    if (!isPullKind(kind) && b.source !== undefined) throw new ApiError(400, 'invalid_connector', `a ${kind} connector has no source settings: its identity provider connects to usersync`);
     const source = isPullKind(kind) ? prepareSource(kind, id, b.source ?? {}, undefined, secrets) : undefined;
     try {
       await connectors.create({ id, name: b.name, kind, ...(settings ? { settings: settings as unknown as Record<string, unknown> } : {}), ...(source ? { source } : {}) }, req.actor!);
@@ -202,7 +203,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     if (typeof b.username !== 'string' || !b.username.trim() || b.username.length > 1024) throw new ApiError(400, 'invalid_username', "'username' must be a non-empty string of at most 1024 characters");
     const result = await runner.searchUser(c.id, b.username.trim());
     if (!result) throw new ApiError(409, 'not_supported', `connector '${c.id}' (${c.kind}) has no test user search`);
-    await audit(db.kysely, req.actor!, 'connector.search-user', c.id, { username: b.username, found: result.found });
+    await audit(db.kysely, req.actor!, 'connector.search-user', c.id, { username: b.username.trim(), found: result.found });
     return result;
   });
 

@@ -36,7 +36,7 @@ describe.each(['sqlite', 'postgres'] as const)('admin API on %s', (dialect) => {
     return ids;
   }
 
-  it("refuses a limit that is not a whole number from 1, and rejecting a run that does not exist is 404", async () => {
+  it('refuses a limit that is not a whole number from 1, a SCIM connector with source settings, and rejecting a run that does not exist', async () => {
     for (const path of ['/runs?limit=-5', '/users?limit=0', '/audit?limit=abc', '/runs?limit=1.5']) {
       const res = await api(path);
       expect([path, res.status, res.body.error.code]).toEqual([path, 400, 'invalid_limit']);
@@ -45,6 +45,8 @@ describe.each(['sqlite', 'postgres'] as const)('admin API on %s', (dialect) => {
     expect((await api('/audit?limit=5000')).status).toBe(200);
     const missing = await api('/runs/no-such-run/reject', { method: 'POST' });
     expect([missing.status, missing.body.error.code]).toEqual([404, 'not_found']);
+    const scimWithSource = await api('/connectors', { method: 'POST', body: { name: 'x', kind: 'scim', source: { url: 'ldap://x' } } });
+    expect([scimWithSource.status, scimWithSource.body.error.code]).toEqual([400, 'invalid_connector']);
   });
 
   it('refuses requests without a valid admin token, including SCIM tokens', async () => {
