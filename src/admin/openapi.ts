@@ -568,6 +568,14 @@ const settingsResponses = {
   '500': error('`reevaluation_failed`: the settings were saved, but re-evaluating the directory with them failed (a sync tries again); `internal`: anything else, nothing saved'),
 };
 
+const sourceSaveResponses = {
+  '200': ok('Saved; secrets only said to be set.', schema('SourceSettings')),
+  '400': error(`\`invalid_settings\` (details: every problem with its path); ${invalidBody}`),
+  '404': response('NotFound'),
+  '409': error(notPull),
+  ...guarded,
+};
+
 const paths: Record<string, PathItemObject> = {
   '/api/openapi.json': {
     get: {
@@ -623,13 +631,7 @@ const paths: Record<string, PathItemObject> = {
       description: 'Defaults fill what is left out; stored secrets left out keep their value.',
       tags: ['source'],
       requestBody: sourceBody,
-      responses: {
-        '200': ok('Saved; secrets only said to be set.', schema('SourceSettings')),
-        '400': error(`\`invalid_settings\` (details: every problem with its path); ${invalidBody}`),
-        '404': response('NotFound'),
-        '409': error(notPull),
-        ...guarded,
-      },
+      responses: sourceSaveResponses,
     },
     patch: {
       operationId: 'updateSource',
@@ -637,13 +639,7 @@ const paths: Record<string, PathItemObject> = {
       description: 'Only the fields given change.',
       tags: ['source'],
       requestBody: sourceBody,
-      responses: {
-        '200': ok('Saved; secrets only said to be set.', schema('SourceSettings')),
-        '400': error(`\`invalid_settings\` (details: every problem with its path); ${invalidBody}`),
-        '404': response('NotFound'),
-        '409': error(notPull),
-        ...guarded,
-      },
+      responses: sourceSaveResponses,
     },
   },
   '/api/connectors/{id}/test': {

@@ -93,3 +93,42 @@ export async function finishFullRead(ctx: PullContext, seenUsers: Set<string>, s
   }
   await retryConflicts(ctx, conflicts);
 }
+
+/**
+ * Group member lists for the mirror, a batch of groups per transaction (about `rowsPerWrite` rows), written
+ * in order while reading goes on. `keep`: which members to write, asked when the batch is written (a scoped
+ * read learns its users as it goes).
+ */
+export class MemberBatches {
+  private pending: { group: string; users: Iterable<string> }[] = [];
+  private rows = 0;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly ctx: PullContext,
+    private readonly keep?: (user: string) => boolean,
+    private readonly rowsPerWrite = 20_000,
+  ) {}
+
+  async add(group: string, users: Iterable<string>, size: number): Promise<void> {
+    this.pending.push({ group, users });
+    this.rows += size;
+    if (this.rows >= this.rowsPerWrite) await this.flush();
+  }
+
+  flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    this.rows = 0;
+    const { ctx, keep } = this;
+    this.writing = this.writing.then(() =>
+      ctx.write(async (w) => {
+        for (const { group, users } of batch) {
+          const r = await w.replaceMembers(group, keep ? [...users].filter(keep) : users);
+          ctx.count({ mirrorMembershipsAdded: r.added, mirrorMembershipsRemoved: r.removed });
+        }
+      }),
+    );
+    return this.writing;
+  }
+}

@@ -7,7 +7,7 @@
 
 import type { Db } from '../../store/db.ts';
 import type { PulledRecord } from '../../store/mirror-writer.ts';
-import { finishFullRead, pool, retryConflicts, stopIfAborted, storeOneUser, writeUsers } from '../pull-common.ts';
+import { MemberBatches, finishFullRead, pool, retryConflicts, stopIfAborted, storeOneUser, writeUsers } from '../pull-common.ts';
 import { clearSourceState, mirrorIds, readSourceState, writeSourceState } from '../../store/mirror-writer.ts';
 import type { ConnectionCheck, ConnectionTest, DeltaOutcome, PullContext, PullSource, UserLookup } from '../../sync/source.ts';
 import type { GraphClientOptions } from './client.ts';
@@ -21,8 +21,6 @@ const STATE = 'graph';
 const PAGE = 999;
 /** ids per `$filter=id in (…)` request (Graph allows 15 values in `in`) */
 const IDS_PER_FILTER = 15;
-/** member rows written per transaction while a full read stores memberships */
-const MEMBER_ROWS_PER_WRITE = 20_000;
 
 interface GraphState {
   readKey: string;
@@ -227,24 +225,8 @@ export class GraphSource implements PullSource {
 
     /** members of groups, read `concurrency` at a time, written a batch of groups per transaction */
     const storeMembers = async (groupIds: string[], userSelect: string, onUsers?: (users: GraphObject[]) => Promise<void>) => {
-      let pending: { group: string; users: string[] }[] = [];
-      let rows = 0;
+      const batches = new MemberBatches(ctx, (u) => seenUsers.has(u));
       let done = 0;
-      let writing: Promise<void> = Promise.resolve();
-      const flush = () => {
-        const batch = pending;
-        pending = [];
-        rows = 0;
-        writing = writing.then(() =>
-          ctx.write(async (w) => {
-            for (const { group, users } of batch) {
-              const r = await w.replaceMembers(group, users.filter((u) => seenUsers.has(u)));
-              ctx.count({ mirrorMembershipsAdded: r.added, mirrorMembershipsRemoved: r.removed });
-            }
-          }),
-        );
-        return writing;
-      };
       await pool(
         groupIds,
         s.concurrency,
@@ -252,14 +234,16 @@ export class GraphSource implements PullSource {
           const m = await this.members(group, signal, userSelect);
           if (onUsers) await onUsers(m.users);
           if (m.groups.length && s.nestedGroups === 'flatten') descendants[group] = [...new Set(m.groups)];
-          pending.push({ group, users: m.users.map((u) => u.id) });
-          rows += m.users.length;
           ctx.progress({ phase: 'members', done: ++done, total: groupIds.length });
-          if (rows >= MEMBER_ROWS_PER_WRITE) await flush();
+          await batches.add(
+            group,
+            m.users.map((u) => u.id),
+            m.users.length,
+          );
         },
         signal,
       );
-      await flush();
+      await batches.flush();
     };
 
     if (s.scope === 'directory') {

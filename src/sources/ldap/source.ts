@@ -9,7 +9,7 @@
 import type { Entry } from 'ldapts';
 import type { Db } from '../../store/db.ts';
 import type { PulledRecord } from '../../store/mirror-writer.ts';
-import { finishFullRead, pool, retryConflicts, stopIfAborted, storeOneUser, writeUsers } from '../pull-common.ts';
+import { MemberBatches, finishFullRead, pool, retryConflicts, stopIfAborted, storeOneUser, writeUsers } from '../pull-common.ts';
 import { mirrorIds, readSourceState, writeSourceState } from '../../store/mirror-writer.ts';
 import { GROUP_SCHEMA } from '../../domain/scim/schema.ts';
 import type { ScimDoc } from '../../domain/scim/resource.ts';
@@ -23,8 +23,6 @@ import { BINARY_ATTRIBUTES, all, displayEntry, dnKey, first, isBinaryId, mapGrou
 const STATE = 'ldap';
 /** user DN → id, kept apart from the small state: written only when users come, go or move */
 const DN_STATE = 'ldap-dns';
-/** member rows written per transaction while a full read stores memberships */
-const MEMBER_ROWS_PER_WRITE = 20_000;
 const IN_CHAIN = '1.2.840.113556.1.4.1941';
 /** entries changed this close before a change round are read again: server and service clocks may differ */
 const TIMESTAMP_MARGIN_MS = 5 * 60_000;
@@ -308,23 +306,7 @@ export class LdapSource implements PullSource {
 
     // Members per group, flattened as configured, written a batch of groups per transaction.
     const groupIds = [...groupDns.keys()];
-    let pending: { group: string; users: Iterable<string> }[] = [];
-    let rows = 0;
-    let writing: Promise<void> = Promise.resolve();
-    const flush = () => {
-      const batch = pending;
-      pending = [];
-      rows = 0;
-      writing = writing.then(() =>
-        ctx.write(async (w) => {
-          for (const { group, users } of batch) {
-            const r = await w.replaceMembers(group, users);
-            ctx.count({ mirrorMembershipsAdded: r.added, mirrorMembershipsRemoved: r.removed });
-          }
-        }),
-      );
-      return writing;
-    };
+    const batches = new MemberBatches(ctx);
     done = 0;
     await pool(
       groupIds,
@@ -345,14 +327,12 @@ export class LdapSource implements PullSource {
           users = set;
           size = set.size;
         }
-        pending.push({ group, users });
-        rows += size;
         ctx.progress({ phase: 'members', done: ++done, total: groupIds.length });
-        if (rows >= MEMBER_ROWS_PER_WRITE) await flush();
+        await batches.add(group, users, size);
       },
       signal,
     );
-    await flush();
+    await batches.flush();
 
     await finishFullRead(ctx, seenUsers, new Set(groupIds), conflicts);
 
