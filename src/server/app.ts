@@ -126,7 +126,7 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
   await app.register(adminRoutes, { prefix: '/api', db, connectors, reconciler, runner, secrets, tokens: adminTokens });
 
   // Retention, hourly, by one instance at a time (a lease); the first pass a minute after start.
-  const retention = { timer: undefined as NodeJS.Timeout | undefined };
+  const retention = { timer: undefined as NodeJS.Timeout | undefined, closed: false };
   const pruneOnce = async () => {
     if (!(await acquireLease(db, 'retention', reconciler.holder, 10 * 60_000))) return;
     try {
@@ -137,6 +137,7 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
     }
   };
   const schedulePrune = (ms: number) => {
+    if (retention.closed) return;
     retention.timer = setTimeout(() => {
       pruneOnce()
         .catch((e: unknown) => app.log.warn({ err: e }, 'retention pass failed; the next one retries'))
@@ -146,6 +147,7 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
   };
 
   app.addHook('onClose', async () => {
+    retention.closed = true;
     if (retention.timer) clearTimeout(retention.timer);
     scheduler.stop();
     await runner.stop();
