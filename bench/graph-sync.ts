@@ -31,6 +31,7 @@
 //   BENCH_GRAPH_USERS=100000 BENCH_GRAPH_GROUPS=5000 BENCH_GRAPH_MEMBERSHIPS=500000 BENCH_GRAPH_NESTED=500
 //   (other sizes are printed, not recorded)   BENCH_KEEP=1 (keep the temp dir: databases, profiles)
 
+import type { ExpectedUser } from './lib/graph-emulator.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { bareDirectoryInsert } from './lib/graph-bare.ts';
@@ -74,14 +75,6 @@ interface Seeded {
   directMemberships: number;
   nestedLinks: number;
   transitiveMemberships: number;
-}
-interface ExpectedUser {
-  id: string;
-  username: string;
-  exists: boolean;
-  displayName?: string;
-  active?: boolean;
-  groups?: string[];
 }
 type SyncFigure = SyncTiming<'emulator'> & { requests: number };
 

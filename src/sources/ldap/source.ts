@@ -380,8 +380,6 @@ export class LdapSource implements PullSource {
     let dnsChanged = false;
     const mirroredUsers = await mirrorIds(ctx.db, ctx.connectorId, 'mirror_users');
     const mirroredGroups = await mirrorIds(ctx.db, ctx.connectorId, 'mirror_groups');
-    const knownUsers = new Set(mirroredUsers);
-    const knownGroups = new Set(mirroredGroups);
     const groups: Record<string, GroupNode> = { ...state.groups };
     const conflicts: PulledRecord[] = [];
 
@@ -396,7 +394,7 @@ export class LdapSource implements PullSource {
         const key = dnKey(e.dn);
         if (userByDn.get(key) !== id) {
           // moved or renamed: its old DN no longer names it (the reverse map is built only when needed)
-          if (knownUsers.has(id)) {
+          if (mirroredUsers.has(id)) {
             dnOfUser ??= new Map([...userByDn].map(([dn, user]) => [user, dn]));
             const old = dnOfUser.get(id);
             if (old !== undefined) userByDn.delete(old);
@@ -438,11 +436,11 @@ export class LdapSource implements PullSource {
       for (const r of records) mirroredGroups.add(r.id);
     }
 
-    // Gone: deleted, moved out of the bases, or no longer matching the filters. Only records the mirror had
-    // before this round: one created meanwhile may be missing from a list taken before it existed.
+    // Gone: deleted, moved out of the bases, or no longer matching the filters. Never one read in this round:
+    // a record created meanwhile may be missing from a list taken before it existed.
     const [users, present] = await idsNow;
-    const goneUsers = [...knownUsers].filter((id) => !users.has(id) && !changedUsers.has(id));
-    const goneGroups = [...knownGroups].filter((id) => !present.has(id) && !affected.has(id));
+    const goneUsers = [...mirroredUsers].filter((id) => !users.has(id) && !changedUsers.has(id));
+    const goneGroups = [...mirroredGroups].filter((id) => !present.has(id) && !affected.has(id));
     if (goneUsers.length || goneGroups.length) {
       await ctx.write(async (w) => {
         const n = (await w.deleteUsers(goneUsers)) + (await w.deleteGroups(goneGroups));
