@@ -277,6 +277,66 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('admin_tokens').addColumn('scope', 'text', (c) => c.notNull().defaultTo('admin')).execute();
       },
     },
+    '0004_accounts_alerts': {
+      async up(db: AnyDb) {
+        // People who administer usersync: a scrypt password hash, a role, and the lockout bookkeeping.
+        await db.schema
+          .createTable('admin_accounts')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('username', 'text', (c) => c.notNull())
+          .addColumn('username_key', 'text', (c) => c.notNull().unique())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('must_change_password', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('failed_logins', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('locked_until', 'text')
+          .addColumn('last_login_at', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        // Browser sessions: only the SHA-256 of the cookie's value is stored, so a copy of the database
+        // logs nobody in. The CSRF token is bound to the session.
+        await db.schema
+          .createTable('admin_sessions')
+          .addColumn('id_hash', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('admin_accounts.id').onDelete('cascade'))
+          .addColumn('csrf_token', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('last_seen_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('ip', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('user_agent', 'text', (c) => c.notNull().defaultTo(''))
+          .execute();
+        await db.schema.createIndex('admin_sessions_account').on('admin_sessions').columns(['account_id']).execute();
+        // Service-wide settings edited from the admin API (alert channels, …): JSON, secrets sealed.
+        await db.schema
+          .createTable('app_settings')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        // Alerts raised, once per dedupe key, and their delivery to each channel.
+        await db.schema
+          .createTable('alerts')
+          .addColumn('seq', seq, seqColumn)
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('dedupe_key', 'text', (c) => c.notNull().unique())
+          .addColumn('connector_id', 'text')
+          .addColumn('subject', 'text', (c) => c.notNull())
+          .addColumn('message', 'text', (c) => c.notNull())
+          .addColumn('details', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('deliveries', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_attempt_at', 'text')
+          .addColumn('delivered_at', 'text')
+          .execute();
+        await db.schema.createIndex('alerts_pending').on('alerts').columns(['delivered_at', 'next_attempt_at']).execute();
+        // Admin tokens name the account that made them (null: made by the command line)
+        await db.schema.alterTable('admin_tokens').addColumn('created_by', 'text').execute();
+      },
+    },
   };
 }
 

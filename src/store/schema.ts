@@ -196,6 +196,58 @@ export interface AdminTokenTable {
   scope: ColumnType<string, string | undefined, string>;
   created_at: string;
   revoked_at: string | null;
+  created_by: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+export interface AdminAccountTable {
+  id: string;
+  username: string;
+  username_key: string;
+  /** scrypt$N$r$p$salt$hash (base64) */
+  password_hash: string;
+  role: 'administrator' | 'auditor';
+  disabled: ColumnType<number, number | undefined, number>;
+  must_change_password: ColumnType<number, number | undefined, number>;
+  failed_logins: ColumnType<number, number | undefined, number>;
+  locked_until: string | null;
+  last_login_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AdminSessionTable {
+  id_hash: string;
+  account_id: string;
+  csrf_token: string;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+  ip: ColumnType<string, string | undefined, string>;
+  user_agent: ColumnType<string, string | undefined, string>;
+}
+
+export interface AppSettingTable {
+  name: string;
+  value: string;
+  updated_at: string;
+}
+
+export interface AlertTable {
+  seq: Generated<number>;
+  at: string;
+  /** held-run | target-parked | connector-failing | credential-expiry | test */
+  kind: string;
+  /** one alert per key: raising the same key again does nothing */
+  dedupe_key: string;
+  connector_id: string | null;
+  subject: string;
+  message: string;
+  details: ColumnType<string, string | undefined, string>;
+  /** per channel: {"webhook": {"ok": true, "at": …} | {"error": …}, "email": …} */
+  deliveries: ColumnType<string, string | undefined, string>;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: string | null;
+  delivered_at: string | null;
 }
 
 export interface Database {
@@ -218,4 +270,8 @@ export interface Database {
   held_changes: HeldChangeTable;
   admin_tokens: AdminTokenTable;
   source_state: SourceStateTable;
+  admin_accounts: AdminAccountTable;
+  admin_sessions: AdminSessionTable;
+  app_settings: AppSettingTable;
+  alerts: AlertTable;
 }
