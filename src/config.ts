@@ -25,6 +25,15 @@ export interface Config {
   logLevel: string;
   pushQuietPeriodMs: number;
   reconcileBatchSize: number;
+  /** logins, lockout and browser sessions of admin accounts */
+  auth: {
+    lockoutAttempts: number;
+    lockoutMs: number;
+    loginRatePerMinute: number;
+    sessionIdleMs: number;
+    sessionMaxMs: number;
+    cookieSecure: 'auto' | 'always' | 'never';
+  };
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -39,6 +48,13 @@ function trustProxy(raw: string | undefined): boolean | string | number {
   if (raw === 'true') return true;
   if (/^\d+$/.test(raw)) return Number(raw);
   return raw; // a comma-separated list of addresses or CIDR ranges
+}
+
+function cookieSecure(raw: string | undefined): 'auto' | 'always' | 'never' {
+  if (raw === undefined || raw === '' || raw === 'auto') return 'auto';
+  if (raw === 'true' || raw === 'always') return 'always';
+  if (raw === 'false' || raw === 'never') return 'never';
+  throw new Error(`COOKIE_SECURE must be auto, true or false (got '${raw}')`);
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -63,6 +79,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL || 'info',
     pushQuietPeriodMs: int(env, 'PUSH_QUIET_PERIOD_SECONDS', 60) * 1000,
     reconcileBatchSize: int(env, 'RECONCILE_BATCH_SIZE', 500, 1),
+    auth: {
+      lockoutAttempts: int(env, 'LOGIN_LOCKOUT_ATTEMPTS', 5, 1),
+      lockoutMs: int(env, 'LOGIN_LOCKOUT_MINUTES', 15, 1) * 60_000,
+      loginRatePerMinute: int(env, 'LOGIN_RATE_PER_MINUTE', 10, 1),
+      sessionIdleMs: int(env, 'SESSION_IDLE_MINUTES', 60, 1) * 60_000,
+      sessionMaxMs: int(env, 'SESSION_MAX_HOURS', 12, 1) * 3_600_000,
+      cookieSecure: cookieSecure(env.COOKIE_SECURE),
+    },
   };
   cfg.dataDir = env.DATA_DIR || (/^postgres(ql)?:\/\//i.test(cfg.databaseUrl) || cfg.databaseUrl === ':memory:' ? 'data' : path.dirname(cfg.databaseUrl));
   if (env.DATABASE_SCHEMA) {

@@ -13,7 +13,8 @@ import { buildService } from './server/app.ts';
 import type { Db } from './store/db.ts';
 import { isUniqueViolation, openStore } from './store/db.ts';
 import type { ConnectorKind } from './store/connectors.ts';
-import { AdminTokenStore } from './admin/tokens.ts';
+import { ADMIN_TOKEN_SCOPES, AdminTokenStore } from './admin/tokens.ts';
+import { AccountError, AccountStore, ADMIN_ROLES, generatePassword } from './admin/accounts.ts';
 import { SettingsError, settingsPatch } from './domain/settings-validate.ts';
 import { audit, ConnectorStore } from './store/connectors.ts';
 import { ConflictError, loadSettings, NotFoundError, Reconciler } from './sync/reconciler.ts';
@@ -75,6 +76,7 @@ async function serve(): Promise<void> {
       ].join('\n') + '\n',
     );
   }
+  await ensureFirstAdministrator(service.accounts);
   const shutdown = async (signal: string) => {
     service.app.log.info(`${signal}: shutting down`);
     // runs in progress are told to stop and end as failed; should one not answer, leave anyway
@@ -87,6 +89,37 @@ async function serve(): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
   await service.app.listen({ host: config.host, port: config.port });
   service.app.log.info({ database: db.dialect }, 'usersync is ready');
+}
+
+/**
+ * First start: an administrator account. Its password comes from USERSYNC_ADMIN_PASSWORD, or is made up
+ * and printed this once (and must be changed at the first login). Instances starting together race for
+ * the name; the losers find it taken.
+ */
+async function ensureFirstAdministrator(accounts: AccountStore): Promise<void> {
+  if ((await accounts.count()) > 0) return;
+  const fromEnv = process.env.USERSYNC_ADMIN_PASSWORD;
+  const username = process.env.USERSYNC_ADMIN_USERNAME || 'admin';
+  const password = fromEnv || generatePassword();
+  try {
+    await accounts.create({ username, password, role: 'administrator', mustChangePassword: !fromEnv }, 'system:first-start');
+  } catch (e) {
+    if (e instanceof AccountError && e.code === 'username_taken') return;
+    if (e instanceof AccountError) throw new Error(`USERSYNC_ADMIN_USERNAME / USERSYNC_ADMIN_PASSWORD: ${e.message}`);
+    throw e;
+  }
+  process.stdout.write(
+    [
+      '',
+      `usersync: created the administrator account "${username}".`,
+      fromEnv ? '  Its password is the one in USERSYNC_ADMIN_PASSWORD.' : `  Password: ${password}`,
+      fromEnv ? '' : '  The password is shown only now, and must be changed at the first login.',
+      '  Log in to the admin UI at the service\'s address (`usersync account reset-password` if it is lost).',
+      '',
+    ]
+      .filter((l, i, all) => l !== '' || i === 0 || i === all.length - 1)
+      .join('\n') + '\n',
+  );
 }
 
 async function createFirstConnector(connectors: ConnectorStore): Promise<{ id: string } | undefined> {
@@ -210,12 +243,59 @@ export function buildCli(): Command {
         console.log(`token ${tokenId} revoked`);
       }),
     );
+  const account = program.command('account').description('manage admin accounts (who logs in to the admin UI)');
+  account
+    .command('list')
+    .description('list admin accounts')
+    .action(() =>
+      withStore(async (db) => {
+        const list = await new AccountStore(db).list();
+        console.log(table(list.map((a) => ({ username: a.username, role: a.role, disabled: a.disabled ? 'yes' : '', locked: a.locked ? `until ${a.lockedUntil}` : '', 'last login': a.lastLoginAt ?? '' }))));
+      }),
+    );
+  account
+    .command('create <username>')
+    .description('create an account; its password is made up, shown once, and must be changed at the first login')
+    .addOption(new Option('--role <role>', 'administrator or auditor (read only)').choices([...ADMIN_ROLES]).default('administrator'))
+    .action((username: string, o: { role: string }) =>
+      withStore(async (db) => {
+        const password = generatePassword();
+        await new AccountStore(db).create({ username, password, role: o.role, mustChangePassword: true }, actor).catch(accountUserError);
+        console.log(`account ${username} (${o.role}) created; password (shown only now): ${password}`);
+      }),
+    );
+  account
+    .command('reset-password <username>')
+    .description('give an account a new password (shown once, to be changed at the next login); also unlocks it')
+    .action((username: string) =>
+      withStore(async (db) => {
+        const store = new AccountStore(db);
+        const a = await store.byUsername(username);
+        if (!a) throw new UserError(`no account '${username}'`);
+        const password = generatePassword();
+        await store.update(a.id, { password }, actor).catch(accountUserError);
+        console.log(`new password for ${a.username} (shown only now): ${password}`);
+      }),
+    );
+  account
+    .command('unlock <username>')
+    .description('unlock an account locked by failed logins')
+    .action((username: string) =>
+      withStore(async (db) => {
+        const store = new AccountStore(db);
+        const a = await store.byUsername(username);
+        if (!a) throw new UserError(`no account '${username}'`);
+        await store.unlock(a.id, actor);
+        console.log(`${a.username} unlocked`);
+      }),
+    );
+
   const adminToken = program.command('admin-token').description('manage admin API tokens (for /api)');
   adminToken
     .command('create [label]')
     .description('create an admin API token (shown once)')
     .option('--label <label>', 'a note to recognise the token by (or give it as the argument)')
-    .addOption(new Option('--scope <scope>', 'admin: the whole API; sync-user: only POST /api/connectors/{id}/sync-user').choices(['admin', 'sync-user']).default('admin'))
+    .addOption(new Option('--scope <scope>', 'admin: the whole API; auditor: read only; sync: start syncs and read runs; sync-user: only POST /api/connectors/{id}/sync-user').choices([...ADMIN_TOKEN_SCOPES]).default('admin'))
     .action((label: string | undefined, o: { label?: string; scope: AdminTokenScope }) =>
       withStore(async (db) => {
         const { token: value, info } = await new AdminTokenStore(db).create(label ?? o.label ?? '', actor, o.scope);
@@ -689,3 +769,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 void main(process.argv);
+
+function accountUserError(e: unknown): never {
+  if (e instanceof AccountError) throw new UserError(e.message);
+  throw e;
+}

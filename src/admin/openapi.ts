@@ -91,12 +91,9 @@ export interface PathItemObject {
   delete?: OperationObject;
 }
 
-export interface SecuritySchemeObject {
-  type: 'http';
-  scheme: 'bearer';
-  bearerFormat?: string;
-  description?: string;
-}
+export type SecuritySchemeObject =
+  | { type: 'http'; scheme: 'bearer'; bearerFormat?: string; description?: string }
+  | { type: 'apiKey'; in: 'cookie' | 'header'; name: string; description?: string };
 
 export interface OpenApiDocument {
   openapi: '3.1.0';
@@ -248,7 +245,10 @@ const schemas: Record<string, SchemaObject> = {
     ['name', 'kind'],
   ),
   CreatedConnector: {
-    allOf: [schema('ConnectorDetail'), obj({ token: { type: 'string', description: "SCIM connectors: the connector's first bearer token, shown this once" } }, [])],
+    allOf: [
+      schema('ConnectorDetail'),
+      obj({ token: { type: 'string', description: "SCIM connectors: the connector's first bearer token, shown this once" }, scimBaseUrl: { type: 'string', description: 'SCIM connectors: the Base URL (Entra ID\'s "Tenant URL")' } }, []),
+    ],
   },
 
   // ------------------------------------------------------------------ settings (the rules)
@@ -550,6 +550,31 @@ const schemas: Record<string, SchemaObject> = {
     },
     ['username'],
   ),
+  Session: obj({
+    account: obj({ id: str, username: str, role: { type: 'string', enum: ['administrator', 'auditor'] }, mustChangePassword: bool }),
+    csrfToken: { type: 'string', description: 'send it as the `X-CSRF-Token` header on every change made with the session cookie' },
+  }),
+  Account: obj({
+    id: str,
+    username: str,
+    role: { type: 'string', enum: ['administrator', 'auditor'] },
+    disabled: bool,
+    locked: { type: 'boolean', description: 'locked by failed logins' },
+    lockedUntil: { type: ['string', 'null'], format: 'date-time' },
+    mustChangePassword: bool,
+    lastLoginAt: { type: ['string', 'null'], format: 'date-time' },
+    createdAt: dateTime,
+  }),
+  AdminToken: obj({ id: str, label: str, scope: { type: 'string', enum: ['admin', 'auditor', 'sync', 'sync-user'] }, createdAt: dateTime, revokedAt: { type: ['string', 'null'], format: 'date-time' } }),
+  ScimToken: obj({ id: str, label: str, createdAt: dateTime, revokedAt: { type: ['string', 'null'], format: 'date-time' } }),
+  DirectoryGroup: obj({
+    id: str,
+    name: str,
+    owner: { description: "`'local'` or `{connectorId, sourceId}`" },
+    memberCount: int,
+    createdAt: dateTime,
+    updatedAt: dateTime,
+  }),
   AuditEntry: obj({ seq: int, at: dateTime, actor: { type: 'string', examples: ['token:automation'] }, action: { type: 'string', examples: ['settings.update'] }, target: nullableStr, details: {} }),
 };
 
@@ -592,7 +617,29 @@ const paths: Record<string, PathItemObject> = {
       operationId: 'listConnectors',
       summary: 'The connectors (without their settings)',
       tags: ['connectors'],
-      responses: { '200': ok('The connectors, oldest first.', obj({ connectors: { type: 'array', items: schema('Connector') } })), ...guarded },
+      responses: {
+        '200': ok(
+          'The connectors, oldest first, each with its latest run; SCIM connectors with their Base URL.',
+          obj({
+            connectors: {
+              type: 'array',
+              items: {
+                allOf: [
+                  schema('Connector'),
+                  obj(
+                    {
+                      lastRun: { anyOf: [{ type: 'null' }, obj({ id: str, status: { type: 'string', enum: RUN_STATUS }, trigger: str, startedAt: dateTime, endedAt: { type: ['string', 'null'] }, error: nullableStr })] },
+                      scimBaseUrl: str,
+                    },
+                    ['lastRun'],
+                  ),
+                ],
+              },
+            },
+          }),
+        ),
+        ...guarded,
+      },
     },
     post: {
       operationId: 'createConnector',
@@ -615,6 +662,20 @@ const paths: Record<string, PathItemObject> = {
       summary: 'A connector with its settings',
       tags: ['connectors'],
       responses: { '200': ok('The connector.', schema('ConnectorDetail')), '404': response('NotFound'), ...guarded },
+    },
+    patch: {
+      operationId: 'updateConnector',
+      summary: 'Rename, enable or disable a connector',
+      description: "A disabled connector's SCIM requests are refused and it is not scheduled.",
+      tags: ['connectors'],
+      requestBody: body(obj({ name: { type: 'string', minLength: 1, maxLength: 200 }, enabled: bool }, [], { additionalProperties: false })),
+      responses: { '200': ok('Changed.', schema('Connector')), '400': error(`\`invalid_connector\`; ${invalidBody}`), '404': response('NotFound'), ...guarded },
+    },
+    delete: {
+      operationId: 'deleteConnector',
+      summary: 'Delete a connector with its mirror and tokens (the directory keeps its users)',
+      tags: ['connectors'],
+      responses: { '204': { description: 'Deleted.' }, '404': response('NotFound'), '409': error('`busy`: a run is in progress (details: `{runId}`)'), ...guarded },
     },
   },
   '/api/connectors/{id}/source': {
@@ -861,6 +922,204 @@ const paths: Record<string, PathItemObject> = {
     },
   },
 
+  '/api/session': {
+    get: {
+      operationId: 'getSession',
+      summary: 'The logged-in account and its CSRF token',
+      tags: ['session'],
+      security: [],
+      responses: { '200': ok('Logged in.', schema('Session')), '401': error('`unauthenticated`: not logged in') },
+    },
+    post: {
+      operationId: 'login',
+      summary: 'Log in: sets the HTTP-only session cookie',
+      description: 'Failed logins count towards a lockout (LOGIN_LOCKOUT_ATTEMPTS in a row lock the account for LOGIN_LOCKOUT_MINUTES); one address may try LOGIN_RATE_PER_MINUTE times a minute.',
+      tags: ['session'],
+      security: [],
+      requestBody: body(obj({ username: str, password: { type: 'string', writeOnly: true } })),
+      responses: {
+        '200': ok('Logged in; the `usersync_session` cookie is set.', schema('Session')),
+        '400': error(`\`invalid_body\`: username or password missing; ${invalidBody}`),
+        '401': error('`invalid_credentials`: the username or the password is wrong'),
+        '403': error('`csrf_failed`: the request came from another site'),
+        '423': error('`account_locked` (details: `{retryAfterSeconds}`)'),
+        '429': error('`too_many_attempts` from this address (Retry-After says when to try again)'),
+      },
+    },
+    delete: {
+      operationId: 'logout',
+      summary: 'Log out',
+      tags: ['session'],
+      responses: { '204': { description: 'Logged out; the cookie is cleared.' }, ...guarded },
+    },
+  },
+  '/api/session/password': {
+    post: {
+      operationId: 'changeOwnPassword',
+      summary: "Change the logged-in account's password",
+      description: "The account's other sessions end.",
+      tags: ['session'],
+      requestBody: body(obj({ currentPassword: { type: 'string', writeOnly: true }, newPassword: { type: 'string', minLength: 12, maxLength: 256, writeOnly: true } })),
+      responses: {
+        '204': { description: 'Changed.' },
+        '400': error('`wrong_password`: the current password is wrong; `weak_password`: the new one is refused (the message says why)'),
+        ...guarded,
+      },
+    },
+  },
+
+  '/api/accounts': {
+    get: {
+      operationId: 'listAccounts',
+      summary: 'Admin accounts',
+      tags: ['accounts'],
+      responses: { '200': ok('The accounts, by username.', obj({ accounts: { type: 'array', items: schema('Account') } })), ...guarded },
+    },
+    post: {
+      operationId: 'createAccount',
+      summary: 'A new admin account',
+      description: 'Its owner must change the password at the first login.',
+      tags: ['accounts'],
+      requestBody: body(obj({ username: str, password: { type: 'string', minLength: 12, maxLength: 256, writeOnly: true }, role: { type: 'string', enum: ['administrator', 'auditor'] } })),
+      responses: {
+        '201': ok('Created.', schema('Account')),
+        '400': error('`invalid_account`; `weak_password`'),
+        '409': error('`username_taken`'),
+        ...guarded,
+      },
+    },
+  },
+  '/api/accounts/{id}': {
+    parameters: [{ name: 'id', in: 'path', required: true, description: 'the account id', schema: str }],
+    patch: {
+      operationId: 'updateAccount',
+      summary: 'Change role, disable or enable, or set a new password (to be changed at the next login)',
+      description: 'Disabling an account or setting its password ends its sessions. The last enabled administrator cannot be demoted or disabled.',
+      tags: ['accounts'],
+      requestBody: body(obj({ role: { type: 'string', enum: ['administrator', 'auditor'] }, disabled: bool, password: { type: 'string', writeOnly: true } }, [], { additionalProperties: false })),
+      responses: {
+        '200': ok('Changed.', schema('Account')),
+        '400': error('`invalid_account`; `weak_password`'),
+        '404': response('NotFound'),
+        '409': error('`last_administrator`'),
+        ...guarded,
+      },
+    },
+    delete: {
+      operationId: 'deleteAccount',
+      summary: 'Delete an account',
+      tags: ['accounts'],
+      responses: { '204': { description: 'Deleted; its sessions ended.' }, '404': response('NotFound'), '409': error('`own_account`: the account making the request; `last_administrator`'), ...guarded },
+    },
+  },
+  '/api/accounts/{id}/unlock': {
+    parameters: [{ name: 'id', in: 'path', required: true, description: 'the account id', schema: str }],
+    post: {
+      operationId: 'unlockAccount',
+      summary: 'Unlock an account locked by failed logins',
+      tags: ['accounts'],
+      responses: { '200': ok('Unlocked.', schema('Account')), '404': response('NotFound'), ...guarded },
+    },
+  },
+
+  '/api/admin-tokens': {
+    get: {
+      operationId: 'listAdminTokens',
+      summary: 'API tokens (never their values)',
+      tags: ['accounts'],
+      responses: { '200': ok('The tokens.', obj({ tokens: { type: 'array', items: schema('AdminToken') } })), ...guarded },
+    },
+    post: {
+      operationId: 'createAdminToken',
+      summary: 'A new API token, shown once',
+      description: '`admin`: the whole API; `auditor`: read only; `sync`: start syncs and read runs; `sync-user`: only `POST /api/connectors/{id}/sync-user`.',
+      tags: ['accounts'],
+      requestBody: body(obj({ label: { type: 'string', minLength: 1, maxLength: 200 }, scope: { type: 'string', enum: ['admin', 'auditor', 'sync', 'sync-user'], default: 'admin' } }, ['label'])),
+      responses: { '201': ok('Created; the token is in the answer, once.', obj({ token: str, info: schema('AdminToken') })), '400': error('`invalid_token`'), ...guarded },
+    },
+  },
+  '/api/admin-tokens/{id}': {
+    parameters: [{ name: 'id', in: 'path', required: true, description: 'the token id', schema: str }],
+    delete: {
+      operationId: 'revokeAdminToken',
+      summary: 'Revoke an API token (within two seconds on every instance)',
+      tags: ['accounts'],
+      responses: { '204': { description: 'Revoked.' }, '404': response('NotFound'), ...guarded },
+    },
+  },
+
+  '/api/connectors/{id}/tokens': {
+    ...connectorPath,
+    get: {
+      operationId: 'listScimTokens',
+      summary: "A SCIM connector's bearer tokens (never their values)",
+      tags: ['connectors'],
+      responses: { '200': ok('The tokens.', obj({ tokens: { type: 'array', items: schema('ScimToken') } })), '404': response('NotFound'), '409': error('`not_a_scim_connector`'), ...guarded },
+    },
+    post: {
+      operationId: 'createScimToken',
+      summary: 'Another SCIM bearer token, shown once',
+      description: 'Rotation: create one, enter it in the identity provider, then revoke the old one. Several tokens may be valid at once.',
+      tags: ['connectors'],
+      requestBody: body(obj({ label: { type: 'string', maxLength: 200 } }, []), undefined, false),
+      responses: {
+        '201': ok('Created; the token is in the answer, once.', obj({ token: str, info: schema('ScimToken'), scimBaseUrl: str })),
+        '400': error('`invalid_token`'),
+        '404': response('NotFound'),
+        '409': error('`not_a_scim_connector`'),
+        ...guarded,
+      },
+    },
+  },
+  '/api/connectors/{id}/tokens/{tokenId}': {
+    parameters: [parameter('ConnectorId'), { name: 'tokenId', in: 'path', required: true, description: 'the token id', schema: str }],
+    delete: {
+      operationId: 'revokeScimToken',
+      summary: 'Revoke a SCIM bearer token (within two seconds)',
+      tags: ['connectors'],
+      responses: { '204': { description: 'Revoked.' }, '404': response('NotFound'), '409': error('`not_a_scim_connector`'), ...guarded },
+    },
+  },
+
+  '/api/groups': {
+    get: {
+      operationId: 'listGroups',
+      summary: 'Directory groups, by name',
+      tags: ['users'],
+      parameters: [
+        { name: 'search', in: 'query', description: 'a part of the name (case-insensitive)', schema: str },
+        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+      ],
+      responses: { '200': ok('The groups.', obj({ groups: { type: 'array', items: schema('DirectoryGroup') } })), '400': error('`invalid_limit`'), ...guarded },
+    },
+  },
+  '/api/groups/{id}': {
+    parameters: [{ name: 'id', in: 'path', required: true, description: 'the directory group id', schema: str }],
+    get: {
+      operationId: 'getGroup',
+      summary: 'A directory group: members (and what manages each membership), the provider groups feeding it, its history',
+      tags: ['users'],
+      parameters: [{ name: 'limit', in: 'query', description: 'members listed', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 } }],
+      responses: {
+        '200': ok(
+          'The group.',
+          {
+            allOf: [
+              schema('DirectoryGroup'),
+              obj({
+                members: { type: 'array', items: obj({ id: str, username: str, displayName: str, active: bool, managedBy: str }) },
+                providerGroups: { type: 'array', items: obj({ connectorId: str, sourceId: str }) },
+                history: { type: 'array', items: anyObject },
+              }),
+            ],
+          },
+        ),
+        '404': response('NotFound'),
+        ...guarded,
+      },
+    },
+  },
+
   '/api/audit': {
     get: {
       operationId: 'listAudit',
@@ -884,7 +1143,12 @@ export const openApiDocument: OpenApiDocument = {
     description: [
       'The admin REST API of usersync: connectors and their settings, source settings, preview, sync, runs with held changes, directory users, audit.',
       '',
-      'Every operation but this document needs an admin API token: `Authorization: Bearer <token>` (`usersync admin-token create --label …` prints one, once). A token made with `--scope sync-user` may call only `POST /api/connectors/{id}/sync-user`. Every change is written to the audit log with the token that made it.',
+      'Every operation but this document and logging in needs a session or an API token.',
+      '',
+      '- A browser logs in with `POST /api/session` and gets an HTTP-only cookie; every change it makes must carry the session\'s CSRF token in the `X-CSRF-Token` header (`GET /api/session` gives it). Administrators may do everything; auditors may only read (and preview, test and search).',
+      '- Automation sends `Authorization: Bearer <token>` (`POST /api/admin-tokens`, or `usersync admin-token create`, prints one, once). Scopes: `admin` (everything), `auditor` (read only), `sync` (start syncs and read runs), `sync-user` (only `POST /api/connectors/{id}/sync-user`).',
+      '',
+      'Every change is written to the audit log with the account or token that made it.',
       '',
       'Errors are `{"error": {"code", "message", "details"?}}`. Besides the answers listed, Fastify\'s own 4xx (e.g. 413 for a body too large, 415 for a body that is not JSON) come in the same shape.',
       '',
@@ -901,9 +1165,11 @@ export const openApiDocument: OpenApiDocument = {
     { name: 'runs', description: 'runs, their progress and held changes' },
     { name: 'users', description: 'directory users' },
     { name: 'audit', description: 'the audit log' },
+    { name: 'session', description: 'logging in and out, one\'s own password' },
+    { name: 'accounts', description: 'admin accounts and API tokens' },
     { name: 'meta', description: 'this description' },
   ],
-  security: [{ adminToken: [] }],
+  security: [{ adminToken: [] }, { session: [] }],
   paths,
   components: {
     schemas,
@@ -919,14 +1185,15 @@ export const openApiDocument: OpenApiDocument = {
       },
     },
     responses: {
-      Unauthenticated: error('`unauthenticated`: no admin API token, or not a valid one'),
-      Forbidden: error('`forbidden`: a `sync-user` token may call only `POST /api/connectors/{id}/sync-user`'),
+      Unauthenticated: error('`unauthenticated`: not logged in and no API token, or not a valid one'),
+      Forbidden: error('`forbidden`: the role or token scope does not allow it; `csrf_failed`: a session\'s change without its CSRF token, or from another site; `password_change_required`: change the password first'),
       NotFound: error('`not_found`: no such connector, run or user'),
       InternalError: error('`internal` (nothing was changed); `secret_unreadable`: a stored secret cannot be opened with the keys the service has'),
       LdapError: error('The LDAP server cannot be used: `ldap_unreachable`, `ldap_tls`, `ldap_bind`, `ldap_base_dn`, `ldap_timeout` or `ldap_protocol`'),
     },
     securitySchemes: {
-      adminToken: { type: 'http', scheme: 'bearer', bearerFormat: 'usa_…', description: 'an admin API token (`usersync admin-token create`)' },
+      adminToken: { type: 'http', scheme: 'bearer', bearerFormat: 'usa_…', description: 'an API token (`POST /api/admin-tokens`, `usersync admin-token create`)' },
+      session: { type: 'apiKey', in: 'cookie', name: 'usersync_session', description: 'set by `POST /api/session`; changes also need the `X-CSRF-Token` header' },
     },
   },
 };

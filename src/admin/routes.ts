@@ -14,7 +14,8 @@ import type { ConnectorStore } from '../store/connectors.ts';
 import { audit } from '../store/connectors.ts';
 import type { PassReport, Reconciler } from '../sync/reconciler.ts';
 import { ConflictError, loadSettings, NotFoundError } from '../sync/reconciler.ts';
-import type { AdminTokenStore } from './tokens.ts';
+import type { AuthOptions } from './auth.ts';
+import { authenticate, authRoutes } from './auth.ts';
 import { randomUUID } from 'node:crypto';
 import type { ConnectorKind } from '../store/connectors.ts';
 import type { SecretBox } from '../store/secrets.ts';
@@ -31,30 +32,15 @@ export interface AdminRoutesOptions {
   reconciler: Reconciler;
   runner: PullRunner;
   secrets: SecretBox;
-  tokens: AdminTokenStore;
+  auth: AuthOptions;
+  /** the address identity providers reach the service at (PUBLIC_BASE_URL); else the request's own */
+  publicBaseUrl?: string;
 }
 
-/** The one endpoint a `sync-user` token may call. */
-const SYNC_USER_ROUTE = '/api/connectors/:id/sync-user';
-/** The one endpoint that needs no token: the API's description, which reveals no data. */
-const OPENAPI_ROUTE = '/api/openapi.json';
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
-  }
-}
+import { ApiError } from './errors.ts';
+export { ApiError };
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    actor?: string;
-  }
-}
 
 const MAX_LISTED_CHANGES = 1000;
 
@@ -88,17 +74,9 @@ function body<T extends Record<string, unknown>>(req: FastifyRequest): T {
 }
 
 export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions): Promise<void> {
-  const { db, connectors, reconciler, runner, secrets, tokens } = opts;
+  const { db, connectors, reconciler, runner, secrets } = opts;
 
-  app.addHook('onRequest', async (req) => {
-    if (req.routeOptions.url === OPENAPI_ROUTE) return;
-    const header = req.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    const token = match ? await tokens.verify(match[1]!) : undefined;
-    if (!token) throw new ApiError(401, 'unauthenticated', 'an admin API token is required (Authorization: Bearer <token>)');
-    if (token.scope !== 'admin' && req.routeOptions.url !== SYNC_USER_ROUTE) throw new ApiError(403, 'forbidden', `this token may only call POST ${SYNC_USER_ROUTE}`);
-    req.actor = `token:${token.label || token.id}`;
-  });
+  app.addHook('onRequest', authenticate(opts.auth));
 
   app.setErrorHandler((error: FastifyError | ApiError, req, reply) => {
     if (error instanceof ApiError) return reply.code(error.status).send({ error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } });
@@ -126,13 +104,78 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
 
   const wait = (req: FastifyRequest) => (req.query as Record<string, string | undefined>).wait !== 'false';
 
+  await app.register(authRoutes, opts.auth);
+
   // ---------------------------------------------------------------- this API's description (OpenAPI 3.1)
   app.get('/openapi.json', async () => openApiDocument);
 
   // ---------------------------------------------------------------- connectors and settings
-  app.get('/connectors', async () => {
+  const scimBaseUrl = (req: FastifyRequest, id: string) => `${opts.publicBaseUrl ?? `${req.protocol}://${req.host}`}/scim/v2/${id}`;
+
+  app.get('/connectors', async (req) => {
     const list = await connectors.list();
-    return { connectors: list.map(({ settings: _s, ...c }) => c) };
+    // each connector's latest run, in one query
+    const latest = await db.kysely
+      .selectFrom('runs as r')
+      .select(['r.id', 'r.connector_id', 'r.status', 'r.trigger', 'r.started_at', 'r.ended_at', 'r.error'])
+      .where('r.started_at', '=', (eb) => eb.selectFrom('runs as r2').select((e) => e.fn.max('r2.started_at').as('m')).whereRef('r2.connector_id', '=', 'r.connector_id'))
+      .execute();
+    const lastRun = new Map(latest.map((r) => [r.connector_id, { id: r.id, status: r.status, trigger: r.trigger, startedAt: r.started_at, endedAt: r.ended_at, error: r.error }]));
+    return {
+      connectors: list.map(({ settings: _s, ...c }) => ({ ...c, lastRun: lastRun.get(c.id) ?? null, ...(c.kind === 'scim' ? { scimBaseUrl: scimBaseUrl(req, c.id) } : {}) })),
+    };
+  });
+
+  /** Rename, enable or disable. A disabled connector's SCIM requests are refused and it is not scheduled. */
+  app.patch('/connectors/:id', async (req) => {
+    const c = await connectorOr404((req.params as { id: string }).id);
+    const b = body<{ name?: unknown; enabled?: unknown }>(req);
+    const unknownKeys = Object.keys(b).filter((k) => k !== 'name' && k !== 'enabled');
+    if (unknownKeys.length) throw new ApiError(400, 'invalid_connector', `unknown field(s): ${unknownKeys.join(', ')}; settings and source have endpoints of their own`);
+    if (b.name !== undefined && (typeof b.name !== 'string' || !b.name.trim() || b.name.length > 200)) throw new ApiError(400, 'invalid_connector', "'name' must be a non-empty string of at most 200 characters");
+    if (b.enabled !== undefined && typeof b.enabled !== 'boolean') throw new ApiError(400, 'invalid_connector', "'enabled' must be true or false");
+    if (typeof b.name === 'string' && b.name.trim() !== c.name) await connectors.rename(c.id, b.name.trim(), req.actor!);
+    if (typeof b.enabled === 'boolean' && b.enabled !== c.enabled) await connectors.setEnabled(c.id, b.enabled, req.actor!);
+    const { settings: _s, ...updated } = (await connectors.get(c.id))!;
+    return updated;
+  });
+
+  /** Delete a connector with its mirror and tokens; the directory keeps its users. Refused while it runs. */
+  app.delete('/connectors/:id', async (req, reply) => {
+    const c = await connectorOr404((req.params as { id: string }).id);
+    const running = await db.kysely.selectFrom('runs').select('id').where('connector_id', '=', c.id).where('status', '=', 'running').executeTakeFirst();
+    if (running) throw new ApiError(409, 'busy', `connector '${c.id}' has a run in progress; wait for it to end`, { runId: running.id });
+    await connectors.delete(c.id, req.actor!);
+    return reply.code(204).send();
+  });
+
+  // ---------------------------------------------------------------- a SCIM connector's bearer tokens
+  async function scimConnectorOr409(req: FastifyRequest) {
+    const c = await connectorOr404((req.params as { id: string }).id);
+    if (c.kind !== 'scim') throw new ApiError(409, 'not_a_scim_connector', `connector '${c.id}' is a ${c.kind} connector: it has no SCIM tokens`);
+    return c;
+  }
+
+  app.get('/connectors/:id/tokens', async (req) => {
+    const c = await scimConnectorOr409(req);
+    return { tokens: (await connectors.listTokens(c.id)).map(({ connectorId: _c, ...t }) => t) };
+  });
+
+  /** Another token, shown once. Rotation: create one, put it in the identity provider, revoke the old one. */
+  app.post('/connectors/:id/tokens', async (req, reply) => {
+    const c = await scimConnectorOr409(req);
+    const b = body<{ label?: unknown }>(req);
+    if (b.label !== undefined && (typeof b.label !== 'string' || b.label.length > 200)) throw new ApiError(400, 'invalid_token', "'label' must be a string of at most 200 characters");
+    const { token, info } = await connectors.createToken(c.id, (b.label as string | undefined) ?? '', req.actor!);
+    const { connectorId: _c, ...shown } = info;
+    return reply.code(201).send({ token, info: shown, scimBaseUrl: scimBaseUrl(req, c.id) });
+  });
+
+  app.delete('/connectors/:id/tokens/:tokenId', async (req, reply) => {
+    const c = await scimConnectorOr409(req);
+    const tokenId = (req.params as { tokenId: string }).tokenId;
+    if (!(await connectors.revokeToken(c.id, tokenId, req.actor!))) throw new ApiError(404, 'not_found', `no valid token '${tokenId}' for connector '${c.id}'`);
+    return reply.code(204).send();
   });
 
   app.get('/connectors/:id', async (req) => {
@@ -162,7 +205,10 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     const created = (await connectors.get(id))!;
     const out: Record<string, unknown> = { ...created, settings: await loadSettings(db, id) };
     if (source && isPullKind(kind)) out.source = redactSource(kind, source);
-    if (kind === 'scim') out.token = (await connectors.createToken(id, 'first token', req.actor!)).token;
+    if (kind === 'scim') {
+      out.token = (await connectors.createToken(id, 'first token', req.actor!)).token;
+      out.scimBaseUrl = scimBaseUrl(req, id);
+    }
     return reply.code(201).send(out);
   });
 
@@ -389,6 +435,57 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
       .execute();
     const history = await db.kysely.selectFrom('change_feed').select(['seq', 'at', 'op', 'data', 'run_id']).where('entity', '=', 'user').where('entity_id', '=', id).orderBy('seq', 'desc').limit(100).execute();
     return { ...userJson(u), groups: groups.map((g) => ({ id: g.id, name: g.name, managedBy: g.managed_by })), history: history.map((h) => ({ seq: Number(h.seq), at: h.at, op: h.op, runId: h.run_id, data: JSON.parse(h.data) })) };
+  });
+
+  // ---------------------------------------------------------------- directory: groups
+  app.get('/groups', async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    let query = db.kysely
+      .selectFrom('directory_groups as g')
+      .select(['g.id', 'g.name', 'g.owner_connector_id', 'g.source_id', 'g.created_at', 'g.updated_at'])
+      .select((eb) => eb.selectFrom('directory_memberships as m').select((e) => e.fn.count<number>('m.user_id').distinct().as('n')).whereRef('m.group_id', '=', 'g.id').as('member_count'))
+      .orderBy('g.name_key')
+      .limit(limitParam(q.limit, 100, 1000));
+    if (q.search) query = query.where(sql<boolean>`${db.dialect === 'sqlite' ? sql`instr` : sql`strpos`}(g.name_key, ${directoryKey(q.search)}) > 0`);
+    const rows = await query.execute();
+    return { groups: rows.map((g) => ({ id: g.id, name: g.name, owner: g.owner_connector_id ? { connectorId: g.owner_connector_id, sourceId: g.source_id } : 'local', memberCount: Number(g.member_count ?? 0), createdAt: g.created_at, updatedAt: g.updated_at })) };
+  });
+
+  /** A group: its members, each with what manages the membership, the provider groups that feed it, and its history. */
+  app.get('/groups/:id', async (req) => {
+    const id = (req.params as { id: string }).id;
+    const g = await db.kysely.selectFrom('directory_groups').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!g) throw new ApiError(404, 'not_found', `no group '${id}'`);
+    const limit = limitParam((req.query as Record<string, string | undefined>).limit, 1000, 10_000);
+    const members = await db.kysely
+      .selectFrom('directory_memberships as m')
+      .innerJoin('directory_users as u', 'u.id', 'm.user_id')
+      .select(['u.id', 'u.username', 'u.display_name', 'u.active', 'm.managed_by'])
+      .where('m.group_id', '=', id)
+      .orderBy('u.username_key')
+      .limit(limit)
+      .execute();
+    const total = await db.kysely.selectFrom('directory_memberships').select((e) => e.fn.count<number>('user_id').distinct().as('n')).where('group_id', '=', id).executeTakeFirstOrThrow();
+    const links = await db.kysely.selectFrom('group_links').select(['connector_id', 'source_id']).where('group_id', '=', id).execute();
+    // a membership's feed id is '<group id>:<user id>': the range ['<id>:', '<id>;') is exactly this group's
+    const history = await db.kysely
+      .selectFrom('change_feed')
+      .select(['seq', 'at', 'entity', 'entity_id', 'op', 'data', 'run_id'])
+      .where((eb) => eb.or([eb.and([eb('entity', '=', 'group'), eb('entity_id', '=', id)]), eb.and([eb('entity', '=', 'membership'), eb('entity_id', '>=', `${id}:`), eb('entity_id', '<', `${id};`)])]))
+      .orderBy('seq', 'desc')
+      .limit(100)
+      .execute();
+    return {
+      id: g.id,
+      name: g.name,
+      owner: g.owner_connector_id ? { connectorId: g.owner_connector_id, sourceId: g.source_id } : 'local',
+      createdAt: g.created_at,
+      updatedAt: g.updated_at,
+      memberCount: Number(total.n),
+      members: members.map((m) => ({ id: m.id, username: m.username, displayName: m.display_name, active: Number(m.active) === 1, managedBy: m.managed_by })),
+      providerGroups: links.map((l) => ({ connectorId: l.connector_id, sourceId: l.source_id })),
+      history: history.map((h) => ({ seq: Number(h.seq), at: h.at, entity: h.entity, entityId: h.entity_id, op: h.op, runId: h.run_id, data: JSON.parse(h.data) as unknown })),
+    };
   });
 
   /** A local user: created by an administrator, owned by no connector (copy behaviour may adopt it). */

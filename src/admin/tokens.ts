@@ -5,7 +5,8 @@ import type { Db } from '../store/db.ts';
 import { now } from '../store/db.ts';
 import { audit, hashToken, newToken, tokenMatches } from '../store/connectors.ts';
 
-export type AdminTokenScope = 'admin' | 'sync-user';
+export type AdminTokenScope = 'admin' | 'auditor' | 'sync' | 'sync-user';
+export const ADMIN_TOKEN_SCOPES: readonly AdminTokenScope[] = ['admin', 'auditor', 'sync', 'sync-user'];
 
 export interface AdminTokenInfo {
   id: string;
@@ -23,11 +24,11 @@ export class AdminTokenStore {
     private readonly ttlMs = 2000,
   ) {}
 
-  async create(label: string, actor: string, scope: AdminTokenScope = 'admin'): Promise<{ token: string; info: AdminTokenInfo }> {
+  async create(label: string, actor: string, scope: AdminTokenScope = 'admin', createdBy: string | null = null): Promise<{ token: string; info: AdminTokenInfo }> {
     const token = `usa_${newToken().slice(4)}`;
     const info: AdminTokenInfo = { id: randomUUID(), label, scope, createdAt: now(), revokedAt: null };
     await this.db.transaction(async (trx) => {
-      await trx.insertInto('admin_tokens').values({ id: info.id, token_hash: hashToken(token).toString('hex'), label, scope, created_at: info.createdAt, revoked_at: null }).execute();
+      await trx.insertInto('admin_tokens').values({ id: info.id, token_hash: hashToken(token).toString('hex'), label, scope, created_at: info.createdAt, revoked_at: null, created_by: createdBy }).execute();
       await audit(trx, actor, 'admin-token.create', info.id, { label, scope });
     });
     this.cache = undefined;

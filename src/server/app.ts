@@ -10,6 +10,10 @@ import { acquireLease, releaseLease } from '../sync/lease.ts';
 import type { Config } from '../config.ts';
 import { adminRoutes } from '../admin/routes.ts';
 import { AdminTokenStore } from '../admin/tokens.ts';
+import { AccountStore } from '../admin/accounts.ts';
+import { SessionStore } from '../admin/sessions.ts';
+import cookie from '@fastify/cookie';
+import { registerWebUi } from './web.ts';
 import { scimRoutes } from '../sources/scim/routes.ts';
 import type { Db } from '../store/db.ts';
 import { ConnectorStore } from '../store/connectors.ts';
@@ -31,6 +35,8 @@ export interface Service {
   scheduler: Scheduler;
   secrets: SecretBox;
   adminTokens: AdminTokenStore;
+  accounts: AccountStore;
+  sessions: SessionStore;
 }
 
 export interface ServiceOptions {
@@ -123,13 +129,28 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
     onWrite: () => reconciler.poke(),
   });
 
-  await app.register(adminRoutes, { prefix: '/api', db, connectors, reconciler, runner, secrets, tokens: adminTokens });
+  const accounts = new AccountStore(db, { attempts: config.auth.lockoutAttempts, lockMs: config.auth.lockoutMs });
+  const sessions = new SessionStore(db, { idleMs: config.auth.sessionIdleMs, absoluteMs: config.auth.sessionMaxMs });
+  await app.register(cookie);
+  await app.register(adminRoutes, {
+    prefix: '/api',
+    db,
+    connectors,
+    reconciler,
+    runner,
+    secrets,
+    ...(config.publicBaseUrl ? { publicBaseUrl: config.publicBaseUrl } : {}),
+    auth: { accounts, sessions, tokens: adminTokens, loginRatePerMinute: config.auth.loginRatePerMinute, cookieSecure: config.auth.cookieSecure },
+  });
+
+  await registerWebUi(app);
 
   // Retention, hourly, by one instance at a time (a lease); the first pass a minute after start.
   const retention = { timer: undefined as NodeJS.Timeout | undefined, closed: false };
   const pruneOnce = async () => {
     if (!(await acquireLease(db, 'retention', reconciler.holder, 10 * 60_000))) return;
     try {
+      await sessions.prune();
       const r = await prune(db, config.retention);
       if (r.runs + r.changeFeed + r.audit > 0) app.log.info({ pruned: r }, 'retention: old runs, change-feed rows and audit entries deleted');
     } finally {
@@ -161,5 +182,5 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
     });
   }
 
-  return { app, db, connectors, mirror, reconciler, runner, scheduler, secrets, adminTokens };
+  return { app, db, connectors, mirror, reconciler, runner, scheduler, secrets, adminTokens, accounts, sessions };
 }

@@ -85,6 +85,16 @@ export class ConnectorStore {
     });
   }
 
+  async rename(id: string, name: string, actor: string): Promise<boolean> {
+    return this.db.transaction(async (trx) => {
+      const row = await trx.selectFrom('connectors').select('name').where('id', '=', id).executeTakeFirst();
+      if (!row) return false;
+      await trx.updateTable('connectors').set({ name, updated_at: now() }).where('id', '=', id).execute();
+      await audit(trx, actor, 'connector.rename', id, { before: row.name, after: name });
+      return true;
+    });
+  }
+
   /** A pull connector's stored source settings (secrets sealed). */
   async getSource(id: string): Promise<Record<string, unknown> | undefined> {
     const row = await this.db.kysely.selectFrom('connectors').select('source').where('id', '=', id).executeTakeFirst();
