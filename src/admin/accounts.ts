@@ -294,19 +294,21 @@ export class AccountStore {
       return { ok: false, reason: 'invalid_credentials' };
     }
     const lockUntil = new Date(Date.now() + this.lockout.lockMs).toISOString();
-    const updated = await this.db.transaction(async (trx) => {
+    const locked = await this.db.transaction(async (trx) => {
       await trx
         .updateTable('admin_accounts')
         .set((eb) => ({ failed_logins: eb('failed_logins', '+', 1) }))
         .where('id', '=', row.id)
         .execute();
       const after = await trx.selectFrom('admin_accounts').select(['failed_logins', 'locked_until']).where('id', '=', row.id).executeTakeFirstOrThrow();
-      const lockNow = Number(after.failed_logins) >= this.lockout.attempts && !(after.locked_until && Date.parse(after.locked_until) > Date.now());
+      // a login racing with the one that locked the account finds it locked now, and says so
+      const lockedAlready = after.locked_until !== null && Date.parse(after.locked_until) > Date.now();
+      const lockNow = !lockedAlready && Number(after.failed_logins) >= this.lockout.attempts;
       if (lockNow) await trx.updateTable('admin_accounts').set({ locked_until: lockUntil, failed_logins: 0 }).where('id', '=', row.id).execute();
       await audit(trx, `anonymous:${meta.ip}`, lockNow ? 'account.locked' : 'session.login-failed', row.id, { username: row.username, ip: meta.ip, ...(Number(row.disabled) === 1 && matches ? { disabled: true } : {}) });
-      return lockNow;
+      return lockNow ? { until: lockUntil, justLocked: true } : lockedAlready ? { until: after.locked_until!, justLocked: false } : undefined;
     });
-    if (updated) return { ok: false, reason: 'locked', retryAfterSeconds: Math.ceil(this.lockout.lockMs / 1000), justLocked: true };
+    if (locked) return { ok: false, reason: 'locked', retryAfterSeconds: Math.ceil((Date.parse(locked.until) - Date.now()) / 1000), justLocked: locked.justLocked };
     return { ok: false, reason: 'invalid_credentials' };
   }
 }

@@ -31,6 +31,7 @@ export async function registerWebUi(app: FastifyInstance, root = WEB_ROOT): Prom
       root,
       prefix: '/',
       index: false,
+      cacheControl: false,
       // a route per built file, so unknown /api and /scim paths keep their own not-found answers
       wildcard: false,
       setHeaders: (res, file) => {
