@@ -14,6 +14,8 @@
 //   npm run bench -- ldap               instead: the LDAP pull source against slapd (50,000 users, 5,000 groups) —
 //                                       full sync, unchanged re-sync, incremental rounds, bare ldapts read
 //                                       baseline (bench/ldap-sync.ts; `--pg` adds PostgreSQL, `--profile`)
+//   npm run bench -- admin              instead: the admin API's pages over a 50,000-user directory, logins,
+//                                       the web UI's size (bench/admin-api.ts)
 //   npm run bench -- --profile          the same scenarios with a CPU profile of the server processes
 //                                       (and of ours while the reconciler catches up after a slice);
 //                                       writes bench/results/<date>-<hostname>-profile.md (figures
@@ -35,6 +37,7 @@ import { userBody } from './lib/seed.ts';
 import { runReevaluate } from './reevaluate.ts';
 import { runGraphSync } from './graph-sync.ts';
 import { runLdapSync } from './ldap-sync.ts';
+import { runAdminApi } from './admin-api.ts';
 import { machine } from './lib/machine.ts';
 import { PROFILE, ROOT, startChild } from './lib/driver.ts';
 import { f0, f2, log } from './lib/format.ts';
@@ -249,6 +252,7 @@ function patchAdd(groupId: string, userId: string): RequestShape {
 async function main(): Promise<void> {
   if (process.argv.includes('graph')) return runGraphSync();
   if (process.argv.includes('ldap')) return runLdapSync();
+  if (process.argv.includes('admin')) return runAdminApi();
   if (process.argv.includes('reevaluate')) {
     // the rules benchmark: 100,000 users with 1,000,000 memberships re-evaluated after a settings change
     const text = await runReevaluate();

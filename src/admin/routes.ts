@@ -114,13 +114,11 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
 
   app.get('/connectors', async (req) => {
     const list = await connectors.list();
-    // each connector's latest run, in one query
-    const latest = await db.kysely
-      .selectFrom('runs as r')
-      .select(['r.id', 'r.connector_id', 'r.status', 'r.trigger', 'r.started_at', 'r.ended_at', 'r.error'])
-      .where('r.started_at', '=', (eb) => eb.selectFrom('runs as r2').select((e) => e.fn.max('r2.started_at').as('m')).whereRef('r2.connector_id', '=', 'r.connector_id'))
-      .execute();
-    const lastRun = new Map(latest.map((r) => [r.connector_id, { id: r.id, status: r.status, trigger: r.trigger, startedAt: r.started_at, endedAt: r.ended_at, error: r.error }]));
+    // each connector's latest run: one indexed lookup per connector (a handful), not a pass over all runs
+    const latest = await Promise.all(
+      list.map((c) => db.kysely.selectFrom('runs').select(['id', 'connector_id', 'status', 'trigger', 'started_at', 'ended_at', 'error']).where('connector_id', '=', c.id).orderBy('started_at', 'desc').limit(1).executeTakeFirst()),
+    );
+    const lastRun = new Map(latest.filter((r) => r !== undefined).map((r) => [r.connector_id, { id: r.id, status: r.status, trigger: r.trigger, startedAt: r.started_at, endedAt: r.ended_at, error: r.error }]));
     return {
       connectors: list.map(({ settings: _s, ...c }) => ({ ...c, lastRun: lastRun.get(c.id) ?? null, ...(c.kind === 'scim' ? { scimBaseUrl: scimBaseUrl(req, c.id) } : {}) })),
     };
@@ -443,12 +441,21 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     let query = db.kysely
       .selectFrom('directory_groups as g')
       .select(['g.id', 'g.name', 'g.owner_connector_id', 'g.source_id', 'g.created_at', 'g.updated_at'])
-      .select((eb) => eb.selectFrom('directory_memberships as m').select((e) => e.fn.count<number>('m.user_id').distinct().as('n')).whereRef('m.group_id', '=', 'g.id').as('member_count'))
       .orderBy('g.name_key')
       .limit(limitParam(q.limit, 100, 1000));
     if (q.search) query = query.where(sql<boolean>`${db.dialect === 'sqlite' ? sql`instr` : sql`strpos`}(g.name_key, ${directoryKey(q.search)}) > 0`);
     const rows = await query.execute();
-    return { groups: rows.map((g) => ({ id: g.id, name: g.name, owner: g.owner_connector_id ? { connectorId: g.owner_connector_id, sourceId: g.source_id } : 'local', memberCount: Number(g.member_count ?? 0), createdAt: g.created_at, updatedAt: g.updated_at })) };
+    // member counts of just the groups listed, in one grouped query
+    const counts = rows.length
+      ? await db.kysely
+          .selectFrom('directory_memberships')
+          .select(['group_id', (e) => e.fn.count<number>('user_id').distinct().as('n')])
+          .where('group_id', 'in', rows.map((g) => g.id))
+          .groupBy('group_id')
+          .execute()
+      : [];
+    const count = new Map(counts.map((c) => [c.group_id, Number(c.n)]));
+    return { groups: rows.map((g) => ({ id: g.id, name: g.name, owner: g.owner_connector_id ? { connectorId: g.owner_connector_id, sourceId: g.source_id } : 'local', memberCount: count.get(g.id) ?? 0, createdAt: g.created_at, updatedAt: g.updated_at })) };
   });
 
   /** A group: its members, each with what manages the membership, the provider groups that feed it, and its history. */

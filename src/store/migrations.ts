@@ -333,6 +333,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('delivered_at', 'text')
           .execute();
         await db.schema.createIndex('alerts_pending').on('alerts').columns(['delivered_at', 'next_attempt_at']).execute();
+        // the runs page lists the latest runs of all connectors
+        await db.schema.createIndex('runs_started').on('runs').columns(['started_at']).execute();
         // Admin tokens name the account that made them (null: made by the command line)
         await db.schema.alterTable('admin_tokens').addColumn('created_by', 'text').execute();
       },
