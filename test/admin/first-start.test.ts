@@ -57,7 +57,7 @@ describe('the first administrator', () => {
     expect((await login(proc, 'admin', fresh)).body.account.mustChangePassword).toBe(true);
     const list = await usersyncCli({ ...process.env, ...e }, 'account', 'list');
     expect(list.stdout).toMatch(/admin\s+administrator/);
-  });
+  }, 90_000); // three service starts and two commands: slow on a loaded machine
 
   it('takes its name and password from the environment when given, without asking to change it', async () => {
     proc = await startServiceProcess({ ...env(), USERSYNC_ADMIN_USERNAME: 'root-admin', USERSYNC_ADMIN_PASSWORD: 'a password from the vault' });
