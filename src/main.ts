@@ -26,6 +26,7 @@ import type { SecretBox } from './store/secrets.ts';
 import { loadSecretKeys } from './store/secrets.ts';
 import { SECRET_KEY_ENV, keyFileKeys, keysFromEnvironment, newSecretKey, writeKeyFile } from './store/secrets.ts';
 import { prune } from './store/retention.ts';
+import { resealAlertSecrets } from './alerts/settings.ts';
 import { BackupError, backupSqlite } from './store/backup.ts';
 import type { PullMode, RunHandle, RunOutcome, UserSearchReport } from './sync/pull.ts';
 import { BusyError, PullRunner } from './sync/pull.ts';
@@ -446,7 +447,10 @@ export function buildCli(): Command {
           writeKeyFile(config.dataDir, [newSecretKey(), ...keyFileKeys(config.dataDir)]);
         }
         const box = secretBox(config, false);
-        const { resealed, keysInUse } = await resealAllSources(db, box);
+        const sources = await resealAllSources(db, box);
+        const alertSecrets = await resealAlertSecrets(db, box);
+        const resealed = sources.resealed + alertSecrets.resealed;
+        const keysInUse = [...new Set([...sources.keysInUse, ...alertSecrets.keysInUse])];
         const old = box.keyIds.filter((id) => id !== box.currentKeyId);
         const unused = old.filter((id) => !keysInUse.includes(id));
         if (!fromEnv && !o.keepOld && unused.length === old.length) writeKeyFile(config.dataDir, keyFileKeys(config.dataDir).slice(0, 1));

@@ -3,6 +3,7 @@
 // test/admin/openapi.test.ts checks that its operations are exactly the routes registered under /api.
 
 import { createRequire } from 'node:module';
+import { alertPaths, alertSchemas, alertTag } from '../alerts/openapi-paths.ts';
 
 // ----------------------------------------------------------------------------------------- the types
 
@@ -1167,12 +1168,13 @@ export const openApiDocument: OpenApiDocument = {
     { name: 'audit', description: 'the audit log' },
     { name: 'session', description: 'logging in and out, one\'s own password' },
     { name: 'accounts', description: 'admin accounts and API tokens' },
+    alertTag,
     { name: 'meta', description: 'this description' },
   ],
   security: [{ adminToken: [] }, { session: [] }],
-  paths,
+  paths: { ...paths, ...alertPaths },
   components: {
-    schemas,
+    schemas: { ...schemas, ...alertSchemas },
     parameters: {
       ConnectorId: { name: 'id', in: 'path', required: true, description: 'the connector id', schema: str },
       RunId: { name: 'id', in: 'path', required: true, description: 'the run id', schema: str },

@@ -25,6 +25,7 @@ import { isPullKind, prepareSource, redactSource, secretFields, storedSecrets } 
 import type { PullMode, PullRunner } from '../sync/pull.ts';
 import { BusyError } from '../sync/pull.ts';
 import { openApiDocument } from './openapi.ts';
+import { alertRoutes } from '../alerts/routes.ts';
 
 export interface AdminRoutesOptions {
   db: Db;
@@ -105,6 +106,9 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
   const wait = (req: FastifyRequest) => (req.query as Record<string, string | undefined>).wait !== 'false';
 
   await app.register(authRoutes, opts.auth);
+
+  // ---------------------------------------------------------------- alerts: settings, a test, the history
+  await app.register(alertRoutes, { db, secrets });
 
   // ---------------------------------------------------------------- this API's description (OpenAPI 3.1)
   app.get('/openapi.json', async () => openApiDocument);

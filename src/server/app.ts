@@ -14,6 +14,7 @@ import { AccountStore } from '../admin/accounts.ts';
 import { SessionStore } from '../admin/sessions.ts';
 import cookie from '@fastify/cookie';
 import { registerWebUi } from './web.ts';
+import { AlertMonitor } from '../alerts/monitor.ts';
 import { scimRoutes } from '../sources/scim/routes.ts';
 import type { Db } from '../store/db.ts';
 import { ConnectorStore } from '../store/connectors.ts';
@@ -37,6 +38,7 @@ export interface Service {
   adminTokens: AdminTokenStore;
   accounts: AccountStore;
   sessions: SessionStore;
+  alerts: AlertMonitor;
 }
 
 export interface ServiceOptions {
@@ -49,6 +51,8 @@ export interface ServiceOptions {
   schedulerTickMs?: number;
   /** see PullRunnerOptions.bulkMarkThreshold */
   bulkMarkThreshold?: number;
+  /** how often the alert monitor looks and delivers (default 30 s) */
+  alertIntervalMs?: number;
 }
 
 /**
@@ -103,6 +107,15 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
   const scheduler = new Scheduler(db, runner, {
     scheduleOf: (c) => (isPullKind(c.kind) ? sourceSchedule(c.kind, c.source) : undefined),
     ...(opts.schedulerTickMs ? { tickMs: opts.schedulerTickMs } : {}),
+    log: (level, msg, extra) => app.log[level](extra ?? {}, msg),
+  });
+
+  // Alerts: held runs, failing connectors, expiring Graph credentials; one instance delivers (lease 'alerts').
+  const alerts = new AlertMonitor(db, {
+    secrets,
+    holder: reconciler.holder,
+    ...(config.publicBaseUrl ? { publicBaseUrl: config.publicBaseUrl } : {}),
+    ...(opts.alertIntervalMs ? { intervalMs: opts.alertIntervalMs } : {}),
     log: (level, msg, extra) => app.log[level](extra ?? {}, msg),
   });
 
@@ -171,6 +184,7 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
     retention.closed = true;
     if (retention.timer) clearTimeout(retention.timer);
     scheduler.stop();
+    await alerts.stop();
     await runner.stop();
     await reconciler.stop();
   });
@@ -178,9 +192,10 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
     app.addHook('onReady', async () => {
       reconciler.start();
       scheduler.start();
+      alerts.start();
       schedulePrune(60_000);
     });
   }
 
-  return { app, db, connectors, mirror, reconciler, runner, scheduler, secrets, adminTokens, accounts, sessions };
+  return { app, db, connectors, mirror, reconciler, runner, scheduler, secrets, adminTokens, accounts, sessions, alerts };
 }
