@@ -1,5 +1,5 @@
 // Retention: ended runs (with their log lines and decided held changes), change-feed rows and audit
-// entries older than their settings are deleted, a few thousand rows per statement so that no delete holds
+// entries (and alerts, which go with the audit's setting) older than their settings are deleted, a few thousand rows per statement so that no delete holds
 // the writer for long. Runs still running or held for approval are kept whatever their age. 0 days keeps
 // everything of that kind. (When targets read the change feed, rows a target has not read yet must stay:
 // the feed's limit will then also be the slowest target cursor.)
@@ -17,6 +17,7 @@ export interface PruneResult {
   runLogs: number;
   changeFeed: number;
   audit: number;
+  alerts: number;
 }
 
 const CHUNK = 5000;
@@ -27,7 +28,7 @@ function cutoff(days: number, now: Date): string {
 }
 
 /** Delete by `seq` order, CHUNK rows at a time, while rows older than `before` remain. */
-async function pruneBySeq(db: Db, table: 'change_feed' | 'audit_log', before: string): Promise<number> {
+async function pruneBySeq(db: Db, table: 'change_feed' | 'audit_log' | 'alerts', before: string): Promise<number> {
   let total = 0;
   for (;;) {
     const rows = await db.kysely.selectFrom(table).select('seq').where('at', '<', before).orderBy('seq').limit(CHUNK).execute();
@@ -40,7 +41,7 @@ async function pruneBySeq(db: Db, table: 'change_feed' | 'audit_log', before: st
 }
 
 export async function prune(db: Db, settings: RetentionSettings, now = new Date()): Promise<PruneResult> {
-  const result: PruneResult = { runs: 0, runLogs: 0, changeFeed: 0, audit: 0 };
+  const result: PruneResult = { runs: 0, runLogs: 0, changeFeed: 0, audit: 0, alerts: 0 };
   if (settings.runsDays > 0) {
     const before = cutoff(settings.runsDays, now);
     for (;;) {
@@ -57,8 +58,12 @@ export async function prune(db: Db, settings: RetentionSettings, now = new Date(
     }
   }
   if (settings.changeFeedDays > 0) result.changeFeed = await pruneBySeq(db, 'change_feed', cutoff(settings.changeFeedDays, now));
-  if (settings.auditDays > 0) result.audit = await pruneBySeq(db, 'audit_log', cutoff(settings.auditDays, now));
-  if (result.runs + result.changeFeed + result.audit > 0) {
+  if (settings.auditDays > 0) {
+    result.audit = await pruneBySeq(db, 'audit_log', cutoff(settings.auditDays, now));
+    // long given up or delivered (retries end within two days)
+    result.alerts = await pruneBySeq(db, 'alerts', cutoff(settings.auditDays, now));
+  }
+  if (result.runs + result.changeFeed + result.audit + result.alerts > 0) {
     await db.kysely
       .insertInto('audit_log')
       .values({ at: now.toISOString(), actor: 'system:retention', action: 'retention.prune', target: '', details: JSON.stringify({ ...result, settings }) })

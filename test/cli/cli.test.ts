@@ -374,6 +374,6 @@ describe('usersync CLI with a Microsoft Graph connector', { timeout: 90_000 }, (
     expect((await usersync(['admin-token', 'list'])).stdout).toMatch(/login hook\s+sync-user/);
     const bad = await usersync(['admin-token', 'create', 'x', '--scope', 'root']);
     expect(bad.code).not.toBe(0);
-    expect(bad.stderr).toContain("Allowed choices are admin, sync-user");
+    expect(bad.stderr).toContain("Allowed choices are admin, auditor, sync, sync-user");
   });
 });
