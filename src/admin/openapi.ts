@@ -230,6 +230,7 @@ const schemas: Record<string, SchemaObject> = {
           settings: schema('ConnectorSettings'),
           source: schema('SourceSettings'),
           currentRun: { type: ['string', 'null'], description: 'pull connectors: the id of the run reading or reconciling now' },
+          scimBaseUrl: { type: 'string', description: 'SCIM connectors: the Base URL (PUBLIC_BASE_URL, else the address of the request)' },
         },
         ['settings'],
       ),

@@ -74,6 +74,32 @@ function body<T extends Record<string, unknown>>(req: FastifyRequest): T {
   return b as T;
 }
 
+/**
+ * Membership changes carry ids (the feed is for machines); a person reads names. The names of the users and
+ * groups they name are looked up in two queries and added as `username` and `groupName`, where the user or
+ * group exists (a preview may name a group it would create: its create entry names it).
+ */
+async function nameMemberships<T extends { entity: string; data: unknown }>(db: Db, entries: T[]): Promise<T[]> {
+  const memberships = entries.filter((e) => e.entity === 'membership' && e.data && typeof e.data === 'object') as (T & { data: { groupId?: string; userId?: string; username?: string; groupName?: string } })[];
+  if (memberships.length === 0) return entries;
+  const userIds = [...new Set(memberships.map((m) => m.data.userId).filter((x): x is string => typeof x === 'string'))];
+  const groupIds = [...new Set(memberships.map((m) => m.data.groupId).filter((x): x is string => typeof x === 'string'))];
+  const users = new Map<string, string>();
+  const groups = new Map<string, string>();
+  for (let i = 0; i < userIds.length; i += 500) {
+    for (const u of await db.kysely.selectFrom('directory_users').select(['id', 'username']).where('id', 'in', userIds.slice(i, i + 500)).execute()) users.set(u.id, u.username);
+  }
+  for (let i = 0; i < groupIds.length; i += 500) {
+    for (const g of await db.kysely.selectFrom('directory_groups').select(['id', 'name']).where('id', 'in', groupIds.slice(i, i + 500)).execute()) groups.set(g.id, g.name);
+  }
+  for (const m of memberships) {
+    const username = m.data.userId ? users.get(m.data.userId) : undefined;
+    const groupName = m.data.groupId ? groups.get(m.data.groupId) : undefined;
+    m.data = { ...m.data, ...(username && !m.data.username ? { username } : {}), ...(groupName && !m.data.groupName ? { groupName } : {}) };
+  }
+  return entries;
+}
+
 export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions): Promise<void> {
   const { db, connectors, reconciler, runner, secrets } = opts;
 
@@ -183,7 +209,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
   app.get('/connectors/:id', async (req) => {
     const c = await connectorOr404((req.params as { id: string }).id);
     const source = isPullKind(c.kind) ? redactSource(c.kind, (await connectors.getSource(c.id)) ?? {}) : undefined;
-    return { ...c, settings: await loadSettings(db, c.id), ...(source ? { source, currentRun: await runner.currentRun(c.id) } : {}) };
+    return { ...c, settings: await loadSettings(db, c.id), ...(source ? { source, currentRun: await runner.currentRun(c.id) } : {}), ...(c.kind === 'scim' ? { scimBaseUrl: scimBaseUrl(req, c.id) } : {}) };
   });
 
   /** A new connector. SCIM: its first token is in the answer, once. Graph: the source settings are checked and sealed. */
@@ -304,7 +330,8 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     const candidate = b.settings === undefined ? current : settingsPatch(current, b.settings);
     const limit = limitParam((req.query as Record<string, string>).limit, MAX_LISTED_CHANGES, 100_000);
     const report = await reconciler.preview(c.id, candidate, limit);
-    return { ...summarise(report, limit), settings: candidate };
+    const summary = summarise(report, limit);
+    return { ...summary, changes: await nameMemberships(db, summary.changes), settings: candidate };
   });
 
   app.post('/connectors/:id/sync', async (req, reply) => {
@@ -361,7 +388,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
       error: r.error,
       log,
       held: held.map((h) => ({ userId: h.user_id, op: h.op, status: h.status, ...JSON.parse(h.data) })),
-      changes: changes.map((c) => ({ seq: Number(c.seq), entity: c.entity, entityId: c.entity_id, op: c.op, data: JSON.parse(c.data) })),
+      changes: await nameMemberships(db, changes.map((c) => ({ seq: Number(c.seq), entity: c.entity, entityId: c.entity_id, op: c.op, data: JSON.parse(c.data) as unknown }))),
     };
   });
 
@@ -495,7 +522,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
       memberCount: Number(total.n),
       members: members.map((m) => ({ id: m.id, username: m.username, displayName: m.display_name, active: Number(m.active) === 1, managedBy: m.managed_by })),
       providerGroups: links.map((l) => ({ connectorId: l.connector_id, sourceId: l.source_id })),
-      history: history.map((h) => ({ seq: Number(h.seq), at: h.at, entity: h.entity, entityId: h.entity_id, op: h.op, runId: h.run_id, data: JSON.parse(h.data) as unknown })),
+      history: await nameMemberships(db, history.map((h) => ({ seq: Number(h.seq), at: h.at, entity: h.entity, entityId: h.entity_id, op: h.op, runId: h.run_id, data: JSON.parse(h.data) as unknown }))),
     };
   });
 

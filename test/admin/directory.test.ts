@@ -64,3 +64,30 @@ describe.each(['sqlite', 'postgres'] as const)('directory groups on %s', (dialec
     expect(c.scimBaseUrl).toBe(`${server.origin}/scim/v2/${server.connectorId}`);
   });
 });
+
+describe('names in membership changes', () => {
+  let server: TestServer;
+  let token: string;
+  beforeAll(async () => {
+    server = await startTestServer('sqlite');
+    token = (await server.service.adminTokens.create('reader', 'test', 'auditor')).token;
+  });
+  afterAll(async () => server.close());
+
+  it("adds the user's and the group's names to membership changes of a run, a preview and a group's history", async () => {
+    const ann = (await server.scim('/Users', { method: 'POST', body: { userName: 'ann@contoso.com' } })).body.id;
+    await server.scim('/Groups', { method: 'POST', body: { displayName: 'Sales', members: [{ value: ann }] } });
+    await server.service.reconciler.drain();
+    const get = async (path: string, init: RequestInit = {}) => (await fetch(`${server.origin}/api${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } })).json() as Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const runId = (await get('/runs')).runs[0].id;
+    const add = (await get(`/runs/${runId}`)).changes.find((c: { entity: string; op: string }) => c.entity === 'membership' && c.op === 'add');
+    expect(add.data).toMatchObject({ username: 'ann@contoso.com', groupName: 'Sales' });
+    const preview = await get(`/connectors/${server.connectorId}/preview`, { method: 'POST', body: JSON.stringify({ settings: { group: { neverAssign: ['sales'] } } }) });
+    const remove = preview.changes.find((c: { entity: string; op: string }) => c.entity === 'membership' && c.op === 'remove');
+    expect(remove.data).toMatchObject({ username: 'ann@contoso.com', groupName: 'Sales' });
+    const groupId = (await get('/groups?search=sales')).groups[0].id;
+    const history = (await get(`/groups/${groupId}`)).history.find((h: { entity: string }) => h.entity === 'membership');
+    expect(history.data).toMatchObject({ username: 'ann@contoso.com', groupName: 'Sales' });
+    expect((await get(`/connectors/${server.connectorId}`)).scimBaseUrl).toBe(`${server.origin}/scim/v2/${server.connectorId}`);
+  });
+});
