@@ -1,0 +1,715 @@
+// The source settings of pull connectors (src/sources/graph/config.ts, src/sources/ldap/config.ts) as
+// forms, the connection test, and the LDAP test user search.
+
+import { useState } from 'react';
+import type { ConnectionTest, UserSearch } from '../api.ts';
+import { api } from '../api.ts';
+import { Badge, CheckboxField, ErrorMessage, JsonBlock, LinesField, NumberField, RadioGroup, SelectField, TextArea, TextField, useAction } from '../components.tsx';
+
+export type SourceDraft = Record<string, unknown>;
+/** Secrets typed in this form; an empty one keeps the stored value. */
+export type SecretDraft = Record<string, string>;
+
+export const GRAPH_SECRETS = ['clientSecret', 'privateKey'];
+export const LDAP_SECRETS = ['bindPassword'];
+
+/** Fields that are null when left empty. */
+const NULLABLE = ['credentialExpiresAt', 'authorityHost', 'graphUrl', 'tokenScope', 'caCertificate', 'applicationId', 'tlsServerName', 'userBaseDn', 'groupBaseDn'];
+
+// The defaults of a new Graph connector (GRAPH_DEFAULTS in src/sources/graph/config.ts).
+export function newGraphDraft(): SourceDraft {
+  return {
+    tenantId: '',
+    clientId: '',
+    credential: 'secret',
+    certificate: '',
+    credentialExpiresAt: '',
+    cloud: 'global',
+    authorityHost: '',
+    graphUrl: '',
+    tokenScope: '',
+    caCertificate: '',
+    scope: 'directory',
+    applicationId: '',
+    groups: [],
+    nestedGroups: 'flatten',
+    usernameAttribute: 'userPrincipalName',
+    extraAttributes: [],
+    guests: 'include',
+    groupTypes: 'all',
+    schedule: { kind: 'interval', minutes: 15 },
+    fullSyncHours: 24,
+    concurrency: 4,
+  };
+}
+
+// The presets of src/sources/ldap/config.ts (PRESETS): what choosing one fills in.
+export const LDAP_PRESETS: Record<'activeDirectory' | 'openldap', SourceDraft> = {
+  activeDirectory: {
+    userFilter: '(&(objectCategory=person)(objectClass=user))',
+    groupFilter: '(objectClass=group)',
+    attributes: {
+      id: 'objectGUID',
+      username: 'sAMAccountName',
+      email: 'mail',
+      displayName: 'displayName',
+      givenName: 'givenName',
+      familyName: 'sn',
+      employeeNumber: 'employeeID',
+      title: 'title',
+      department: 'department',
+      groupName: 'cn',
+      member: 'member',
+      memberOf: 'memberOf',
+    },
+    nestedMethod: 'inChain',
+    disabled: { attribute: 'userAccountControl', match: 'bit', value: '2' },
+    changeTracking: 'usn',
+    pageSize: 500,
+    rangeSize: null,
+  },
+  openldap: {
+    userFilter: '(objectClass=inetOrgPerson)',
+    groupFilter: '(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))',
+    attributes: {
+      id: 'entryUUID',
+      username: 'uid',
+      email: 'mail',
+      displayName: 'displayName',
+      givenName: 'givenName',
+      familyName: 'sn',
+      employeeNumber: 'employeeNumber',
+      title: 'title',
+      department: 'departmentNumber',
+      groupName: 'cn',
+      member: 'member',
+      memberOf: 'memberOf',
+    },
+    nestedMethod: 'client',
+    disabled: { attribute: 'pwdAccountLockedTime', match: 'present', value: null },
+    changeTracking: 'modifyTimestamp',
+    pageSize: 500,
+    rangeSize: null,
+  },
+};
+
+export function newLdapDraft(preset: 'activeDirectory' | 'openldap' = 'activeDirectory'): SourceDraft {
+  return {
+    preset,
+    url: '',
+    failoverUrls: [],
+    startTls: false,
+    caCertificate: '',
+    tlsServerName: '',
+    bindDn: '',
+    baseDn: '',
+    userBaseDn: '',
+    groupBaseDn: '',
+    searchScope: 'sub',
+    extraAttributes: [],
+    membership: 'member',
+    nestedGroups: 'flatten',
+    timeoutSeconds: 60,
+    connectTimeoutSeconds: 10,
+    schedule: { kind: 'interval', minutes: 15 },
+    fullSyncHours: 24,
+    concurrency: 4,
+    ...structuredClone(LDAP_PRESETS[preset]),
+  };
+}
+
+/** The stored settings as a form draft: nulls as empty text, dates as days, secrets out. */
+export function draftFrom(stored: Record<string, unknown>, secrets: string[]): SourceDraft {
+  const out: SourceDraft = {};
+  for (const [k, v] of Object.entries(stored)) {
+    if (secrets.includes(k)) continue;
+    if (NULLABLE.includes(k) && v === null) out[k] = '';
+    else if (k === 'credentialExpiresAt' && typeof v === 'string') out[k] = v.slice(0, 10);
+    else out[k] = v;
+  }
+  return out;
+}
+
+/** Which secrets are stored now. */
+export function secretsSet(stored: Record<string, unknown>, secrets: string[]): Record<string, boolean> {
+  return Object.fromEntries(secrets.map((k) => [k, !!stored[k] && typeof stored[k] === 'object']));
+}
+
+/** The request body: empty optional fields as null; secrets only when typed (a secret left out keeps its value). */
+export function sourceBody(kind: 'graph' | 'ldap', draft: SourceDraft, secrets: SecretDraft): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(draft)) {
+    if (NULLABLE.includes(k) && (v === '' || v === undefined)) out[k] = null;
+    else out[k] = v;
+  }
+  if (kind === 'graph') {
+    if (out.credential === 'certificate') delete out.credentialExpiresAt; // read from the certificate
+    if (out.credential !== 'certificate') delete out.certificate;
+    else if (out.certificate === '') delete out.certificate;
+  }
+  for (const [k, v] of Object.entries(secrets)) if (v) out[k] = v;
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------- helpers
+
+interface DraftProps {
+  draft: SourceDraft;
+  setDraft: (d: SourceDraft) => void;
+  secrets: SecretDraft;
+  setSecrets: (s: SecretDraft) => void;
+  /** which secrets are stored already */
+  stored: Record<string, boolean>;
+  disabled?: boolean;
+}
+
+function fields(p: DraftProps) {
+  const str = (k: string) => (typeof p.draft[k] === 'string' ? (p.draft[k] as string) : p.draft[k] === null || p.draft[k] === undefined ? '' : String(p.draft[k]));
+  const set = (k: string) => (v: unknown) => p.setDraft({ ...p.draft, [k]: v });
+  const list = (k: string) => (Array.isArray(p.draft[k]) ? (p.draft[k] as string[]) : []);
+  const num = (k: string) => (typeof p.draft[k] === 'number' ? (p.draft[k] as number) : null);
+  const secret = (k: string) => p.secrets[k] ?? '';
+  const setSecret = (k: string) => (v: string) => p.setSecrets({ ...p.secrets, [k]: v });
+  const secretHint = (k: string, what: string) => (p.stored[k] ? `A ${what} is stored. Leave this empty to keep it; type a new one to replace it.` : undefined);
+  return { str, set, list, num, secret, setSecret, secretHint };
+}
+
+type Schedule = { kind: 'off' } | { kind: 'interval'; minutes: number } | { kind: 'cron'; expression: string; timezone?: string };
+
+export function ScheduleFields({ value, onChange, disabled }: { value: Schedule; onChange: (s: Schedule) => void; disabled?: boolean }) {
+  const kind = value?.kind ?? 'off';
+  return (
+    <div className="field-row">
+      <SelectField
+        label="Runs by itself"
+        path="schedule"
+        value={kind}
+        disabled={disabled}
+        options={[
+          ['off', 'Never (Sync now only)'],
+          ['interval', 'Every few minutes'],
+          ['cron', 'On a cron schedule'],
+        ]}
+        onChange={(k) => onChange(k === 'off' ? { kind: 'off' } : k === 'interval' ? { kind: 'interval', minutes: 15 } : { kind: 'cron', expression: '0 * * * *' })}
+      />
+      {value?.kind === 'interval' ? (
+        <NumberField label="Minutes between runs" min={1} max={10080} value={value.minutes} disabled={disabled} onChange={(m) => onChange({ kind: 'interval', minutes: m ?? 15 })} />
+      ) : null}
+      {value?.kind === 'cron' ? (
+        <>
+          <TextField label="Cron expression" mono value={value.expression} disabled={disabled} hint="minute hour day month weekday, e.g. */10 * * * *" onChange={(e) => onChange({ ...value, expression: e })} />
+          <TextField
+            label="Time zone"
+            value={value.timezone ?? ''}
+            placeholder="UTC"
+            disabled={disabled}
+            onChange={(tz) => {
+              const { timezone: _t, ...rest } = value;
+              onChange(tz ? { ...rest, timezone: tz } : rest);
+            }}
+          />
+        </>
+      ) : null}
+    </div>
+  );
+}
+
+// ----------------------------------------------------------------------------------------------- Graph
+
+export function GraphSourceFields(p: DraftProps) {
+  const f = fields(p);
+  const d = p.disabled;
+  return (
+    <div className="form-grid">
+      <fieldset className="group" disabled={d}>
+        <legend>App registration</legend>
+        <p className="hint">
+          An app registration in Entra ID with the application permissions <code>User.Read.All</code> and <code>Group.Read.All</code> (and{' '}
+          <code>Application.Read.All</code> for the application scope), with admin consent.
+        </p>
+        <div className="field-row">
+          <TextField label="Tenant (directory) ID" path="tenantId" value={f.str('tenantId')} onChange={f.set('tenantId')} placeholder="contoso.onmicrosoft.com or a GUID" mono />
+          <TextField label="Application (client) ID" path="clientId" value={f.str('clientId')} onChange={f.set('clientId')} placeholder="00000000-0000-0000-0000-000000000000" mono />
+        </div>
+        <RadioGroup
+          legend="Credential"
+          path="credential"
+          value={f.str('credential') as 'secret' | 'certificate'}
+          onChange={f.set('credential')}
+          options={[
+            ['secret', 'Client secret'],
+            ['certificate', 'Certificate', 'the key never leaves this service'],
+          ]}
+        />
+        {f.str('credential') === 'certificate' ? (
+          <>
+            <TextArea label="Certificate (PEM)" path="certificate" mono rows={4} value={f.str('certificate')} onChange={f.set('certificate')} placeholder="-----BEGIN CERTIFICATE-----" hint="The certificate uploaded to the app registration. Its expiry date is read from it." />
+            <TextArea label="Private key (PEM)" path="privateKey" mono rows={4} value={f.secret('privateKey')} onChange={f.setSecret('privateKey')} placeholder={p.stored.privateKey ? '(stored)' : '-----BEGIN PRIVATE KEY-----'} hint={f.secretHint('privateKey', 'private key')} />
+          </>
+        ) : (
+          <div className="field-row">
+            <TextField label="Client secret" path="clientSecret" type="password" autoComplete="new-password" value={f.secret('clientSecret')} onChange={f.setSecret('clientSecret')} placeholder={p.stored.clientSecret ? '(stored)' : ''} hint={f.secretHint('clientSecret', 'client secret')} />
+            <TextField label="Secret expires on" path="credentialExpiresAt" type="date" value={f.str('credentialExpiresAt')} onChange={f.set('credentialExpiresAt')} hint="For the expiry alert." />
+          </div>
+        )}
+      </fieldset>
+
+      <fieldset className="group" disabled={d}>
+        <legend>Cloud</legend>
+        <SelectField
+          label="Cloud"
+          path="cloud"
+          value={f.str('cloud')}
+          onChange={f.set('cloud')}
+          options={[
+            ['global', 'Global (login.microsoftonline.com)'],
+            ['usgov', 'US Government (GCC High)'],
+            ['usgov-dod', 'US Government (DoD)'],
+            ['china', 'China (21Vianet)'],
+            ['custom', 'Custom hosts'],
+          ]}
+        />
+        {f.str('cloud') === 'custom' ? (
+          <div className="field-row">
+            <TextField label="Authority host" path="authorityHost" mono value={f.str('authorityHost')} onChange={f.set('authorityHost')} placeholder="https://login.example.com" />
+            <TextField label="Graph URL" path="graphUrl" mono value={f.str('graphUrl')} onChange={f.set('graphUrl')} placeholder="https://graph.example.com/v1.0" />
+            <TextField label="Token scope" path="tokenScope" mono value={f.str('tokenScope')} onChange={f.set('tokenScope')} placeholder="https://graph.microsoft.com/.default" />
+          </div>
+        ) : null}
+        <TextArea label="Extra CA certificates (PEM)" path="caCertificate" mono rows={3} value={f.str('caCertificate')} onChange={f.set('caCertificate')} hint="Only behind a TLS-inspecting proxy; leave empty otherwise." />
+      </fieldset>
+
+      <fieldset className="group" disabled={d}>
+        <legend>What to read</legend>
+        <RadioGroup
+          legend="Scope"
+          path="scope"
+          value={f.str('scope') as 'directory'}
+          onChange={f.set('scope')}
+          options={[
+            ['directory', 'The whole directory'],
+            ['application', 'Users and groups assigned to an enterprise application'],
+            ['groups', 'The members of these groups'],
+          ]}
+        />
+        {f.str('scope') === 'application' ? (
+          <TextField label="Enterprise application (client) ID" path="applicationId" mono value={f.str('applicationId')} onChange={f.set('applicationId')} hint="Leave empty for this app registration's own enterprise application." />
+        ) : null}
+        {f.str('scope') === 'groups' ? <LinesField label="Groups (one id or display name per line)" path="groups" mono value={f.list('groups')} onChange={f.set('groups')} /> : null}
+        <div className="field-row">
+          <SelectField
+            label="Nested groups"
+            path="nestedGroups"
+            value={f.str('nestedGroups')}
+            onChange={f.set('nestedGroups')}
+            options={[
+              ['flatten', 'Members of nested groups count'],
+              ['direct', 'Direct members only'],
+            ]}
+          />
+          <SelectField
+            label="Group types"
+            path="groupTypes"
+            value={f.str('groupTypes')}
+            onChange={f.set('groupTypes')}
+            options={[
+              ['all', 'All groups'],
+              ['security', 'Security groups only'],
+            ]}
+          />
+          <SelectField
+            label="Guests"
+            path="guests"
+            value={f.str('guests')}
+            onChange={f.set('guests')}
+            options={[
+              ['include', 'Include (under their e-mail address)'],
+              ['exclude', 'Leave out'],
+            ]}
+          />
+        </div>
+        <div className="field-row">
+          <TextField label="Username attribute" path="usernameAttribute" mono value={f.str('usernameAttribute')} onChange={f.set('usernameAttribute')} hint="userPrincipalName, mail, onPremisesSamAccountName, employeeId, …" />
+        </div>
+        <LinesField label="Extra user properties (one per line)" path="extraAttributes" mono value={f.list('extraAttributes')} onChange={f.set('extraAttributes')} hint="Read for mappings and conditions, e.g. officeLocation." />
+      </fieldset>
+
+      <fieldset className="group" disabled={d}>
+        <legend>When</legend>
+        <ScheduleFields value={p.draft.schedule as Schedule} onChange={f.set('schedule')} />
+        <div className="field-row">
+          <NumberField label="Full read at least every (hours)" path="fullSyncHours" min={1} max={720} value={f.num('fullSyncHours')} onChange={f.set('fullSyncHours')} />
+          <NumberField label="Requests at once" path="concurrency" min={1} max={16} value={f.num('concurrency')} onChange={f.set('concurrency')} />
+        </div>
+      </fieldset>
+    </div>
+  );
+}
+
+// ------------------------------------------------------------------------------------------------ LDAP
+
+const ATTRIBUTE_ROLES: [string, string][] = [
+  ['id', 'Immutable id'],
+  ['username', 'Username'],
+  ['email', 'E-mail'],
+  ['displayName', 'Display name'],
+  ['givenName', 'Given name'],
+  ['familyName', 'Family name'],
+  ['employeeNumber', 'Employee number'],
+  ['title', 'Title'],
+  ['department', 'Department'],
+  ['groupName', 'Group name'],
+  ['member', 'Group members'],
+  ['memberOf', 'Member of'],
+];
+
+export function LdapSourceFields(p: DraftProps) {
+  const f = fields(p);
+  const d = p.disabled;
+  const preset = (f.str('preset') || 'activeDirectory') as 'activeDirectory' | 'openldap';
+  const attributes = (p.draft.attributes ?? {}) as Record<string, string>;
+  const disabled = p.draft.disabled as { attribute: string; match: 'bit' | 'present' | 'equals'; value: string | null } | null;
+  return (
+    <div className="form-grid">
+      <fieldset className="group" disabled={d}>
+        <legend>Server</legend>
+        <RadioGroup
+          legend="Directory type (preset)"
+          path="preset"
+          value={preset}
+          onChange={(v) => p.setDraft({ ...p.draft, preset: v, ...structuredClone(LDAP_PRESETS[v]) })}
+          options={[
+            ['activeDirectory', 'Active Directory'],
+            ['openldap', 'OpenLDAP and others'],
+          ]}
+        />
+        <p className="hint">Choosing a preset fills in the filters and attribute names below; each can be changed.</p>
+        <div className="field-row">
+          <TextField label="Server URL" path="url" mono value={f.str('url')} onChange={f.set('url')} placeholder="ldaps://dc1.corp.example:636" />
+          <CheckboxField label="StartTLS (for ldap:// URLs)" path="startTls" checked={p.draft.startTls === true} onChange={f.set('startTls')} />
+        </div>
+        <LinesField label="Failover server URLs (one per line)" path="failoverUrls" mono value={f.list('failoverUrls')} onChange={f.set('failoverUrls')} hint="Other domain controllers, tried in order when the first cannot be reached." />
+        <TextArea label="CA certificate (PEM)" path="caCertificate" mono rows={3} value={f.str('caCertificate')} onChange={f.set('caCertificate')} hint="The CA that signed the server's certificate; the system's CAs when empty." />
+        <TextField label="Name on the server certificate" path="tlsServerName" mono value={f.str('tlsServerName')} onChange={f.set('tlsServerName')} hint="Only when it differs from the URL's host." />
+      </fieldset>
+
+      <fieldset className="group" disabled={d}>
+        <legend>Sign-in</legend>
+        <div className="field-row">
+          <TextField label="Bind DN" path="bindDn" mono value={f.str('bindDn')} onChange={f.set('bindDn')} placeholder="CN=usersync,OU=Service Accounts,DC=corp,DC=example" />
+          <TextField label="Bind password" path="bindPassword" type="password" autoComplete="new-password" value={f.secret('bindPassword')} onChange={f.setSecret('bindPassword')} placeholder={p.stored.bindPassword ? '(stored)' : ''} hint={f.secretHint('bindPassword', 'password')} />
+        </div>
+      </fieldset>
+
+      <fieldset className="group" disabled={d}>
+        <legend>Where users and groups are</legend>
+        <TextField label="Base DN" path="baseDn" mono value={f.str('baseDn')} onChange={f.set('baseDn')} placeholder="DC=corp,DC=example" />
+        <div className="field-row">
+          <TextField label="User base DN" path="userBaseDn" mono value={f.str('userBaseDn')} onChange={f.set('userBaseDn')} hint="The base DN when empty." />
+          <TextField label="Group base DN" path="groupBaseDn" mono value={f.str('groupBaseDn')} onChange={f.set('groupBaseDn')} hint="The base DN when empty." />
+        </div>
+        <div className="field-row">
+          <TextField label="User filter" path="userFilter" mono value={f.str('userFilter')} onChange={f.set('userFilter')} />
+          <TextField label="Group filter" path="groupFilter" mono value={f.str('groupFilter')} onChange={f.set('groupFilter')} />
+        </div>
+        <SelectField
+          label="Search scope"
+          path="searchScope"
+          value={f.str('searchScope')}
+          onChange={f.set('searchScope')}
+          options={[
+            ['sub', 'The whole subtree'],
+            ['one', 'Only entries right under the base'],
+          ]}
+        />
+      </fieldset>
+
+      <fieldset className="group" disabled={d}>
+        <legend>Attributes</legend>
+        <div className="field-grid-3">
+          {ATTRIBUTE_ROLES.map(([k, label]) => (
+            <TextField key={k} label={label} path={`attributes.${k}`} mono value={attributes[k] ?? ''} onChange={(v) => p.setDraft({ ...p.draft, attributes: { ...attributes, [k]: v } })} />
+          ))}
+        </div>
+        <LinesField label="Extra user attributes (one per line)" path="extraAttributes" mono value={f.list('extraAttributes')} onChange={f.set('extraAttributes')} />
+      </fieldset>
+
+      <fieldset className="group" disabled={d}>
+        <legend>Memberships and accounts</legend>
+        <div className="field-row">
+          <SelectField
+            label="Memberships come from"
+            path="membership"
+            value={f.str('membership')}
+            onChange={f.set('membership')}
+            options={[
+              ['member', "the group's member list"],
+              ['memberOf', "the user's memberOf"],
+            ]}
+          />
+          <SelectField
+            label="Nested groups"
+            path="nestedGroups"
+            value={f.str('nestedGroups')}
+            onChange={f.set('nestedGroups')}
+            options={[
+              ['flatten', 'Members of nested groups count'],
+              ['direct', 'Direct members only'],
+            ]}
+          />
+          <SelectField
+            label="Flattened by"
+            path="nestedMethod"
+            value={f.str('nestedMethod')}
+            onChange={f.set('nestedMethod')}
+            options={[
+              ['inChain', "AD's in-chain rule"],
+              ['client', 'walking the groups read'],
+            ]}
+          />
+        </div>
+        <div className="field-row">
+          <SelectField
+            label="Disabled accounts"
+            path="disabled"
+            value={disabled ? disabled.match : 'none'}
+            onChange={(m) => p.setDraft({ ...p.draft, disabled: m === 'none' ? null : { attribute: disabled?.attribute ?? '', match: m, value: m === 'present' ? null : (disabled?.value ?? '') } })}
+            options={[
+              ['none', 'Every account is active'],
+              ['bit', 'A bit of an attribute is set'],
+              ['present', 'An attribute is present'],
+              ['equals', 'An attribute has a value'],
+            ]}
+          />
+          {disabled ? (
+            <TextField label="Disabled: attribute" path="disabled.attribute" mono value={disabled.attribute} onChange={(v) => p.setDraft({ ...p.draft, disabled: { ...disabled, attribute: v } })} />
+          ) : null}
+          {disabled && disabled.match !== 'present' ? (
+            <TextField label={disabled.match === 'bit' ? 'Disabled: bit mask' : 'Disabled: value'} path="disabled.value" mono value={disabled.value ?? ''} onChange={(v) => p.setDraft({ ...p.draft, disabled: { ...disabled, value: v } })} />
+          ) : null}
+        </div>
+      </fieldset>
+
+      <fieldset className="group" disabled={d}>
+        <legend>When and how</legend>
+        <ScheduleFields value={p.draft.schedule as Schedule} onChange={f.set('schedule')} />
+        <div className="field-row">
+          <SelectField
+            label="Finding changes"
+            path="changeTracking"
+            value={f.str('changeTracking')}
+            onChange={f.set('changeTracking')}
+            options={[
+              ['usn', 'uSNChanged (Active Directory)'],
+              ['modifyTimestamp', 'modifyTimestamp'],
+              ['none', 'Read everything every run'],
+            ]}
+          />
+          <NumberField label="Full read at least every (hours)" path="fullSyncHours" min={1} max={720} value={f.num('fullSyncHours')} onChange={f.set('fullSyncHours')} />
+        </div>
+        <div className="field-row">
+          <NumberField label="Page size" path="pageSize" min={10} max={5000} value={f.num('pageSize')} onChange={f.set('pageSize')} />
+          <NumberField label="Range size" path="rangeSize" min={10} max={100000} value={f.num('rangeSize')} onChange={f.set('rangeSize')} hint="Empty: as the server sends them." />
+          <NumberField label="Timeout (seconds)" path="timeoutSeconds" min={1} max={3600} value={f.num('timeoutSeconds')} onChange={f.set('timeoutSeconds')} />
+          <NumberField label="Connect timeout (seconds)" path="connectTimeoutSeconds" min={1} max={300} value={f.num('connectTimeoutSeconds')} onChange={f.set('connectTimeoutSeconds')} />
+          <NumberField label="Searches at once" path="concurrency" min={1} max={16} value={f.num('concurrency')} onChange={f.set('concurrency')} />
+        </div>
+      </fieldset>
+    </div>
+  );
+}
+
+// --------------------------------------------------------------------------------------- connection test
+
+export function ConnectionTestPanel({ connectorId, beforeTest, disabled }: { connectorId: string; beforeTest?: () => Promise<boolean>; disabled?: boolean }) {
+  const [result, setResult] = useState<ConnectionTest>();
+  const action = useAction();
+  const test = async () => {
+    setResult(undefined);
+    if (beforeTest && !(await beforeTest())) return;
+    const r = await action.run(() => api.post<ConnectionTest>(`/connectors/${encodeURIComponent(connectorId)}/test`));
+    if (r) setResult(r);
+  };
+  return (
+    <div className="test-panel">
+      <button type="button" onClick={() => void test()} disabled={action.busy || disabled}>
+        {action.busy ? 'Testing…' : 'Test connection'}
+      </button>
+      <div aria-live="polite">
+        {action.busy ? <p className="muted">Testing the connection…</p> : null}
+        <ErrorMessage error={action.error} />
+        {result ? (
+          <div className={`test-result ${result.ok ? 'ok' : 'bad'}`}>
+            <h3>{result.ok ? 'The connection works.' : `The test found a problem${result.failure ? ` (${result.failure})` : ''}.`}</h3>
+            <ul className="checks" aria-label="Connection checks">
+              {result.checks.map((c, i) => (
+                <li key={i} className={c.ok ? 'ok' : 'bad'}>
+                  <span className="check-mark" aria-hidden="true">
+                    {c.ok ? '✓' : '✗'}
+                  </span>
+                  <span className="sr-only">{c.ok ? 'passed' : 'failed'}: </span>
+                  <strong>{c.name}</strong>: {c.message}
+                </li>
+              ))}
+            </ul>
+            {result.missingPermissions.length ? (
+              <p>
+                The app lacks these permissions: {result.missingPermissions.map((m) => <code key={m}>{m} </code>)}. Grant them with admin consent in Entra ID.
+              </p>
+            ) : null}
+          </div>
+        ) : null}
+      </div>
+    </div>
+  );
+}
+
+// ---------------------------------------------------------------------------------------- user search
+
+export function UserSearchPanel({ connectorId }: { connectorId: string }) {
+  const [username, setUsername] = useState('');
+  const [result, setResult] = useState<UserSearch>();
+  const action = useAction();
+  const search = async () => {
+    if (!username.trim()) return;
+    setResult(undefined);
+    const r = await action.run(() => api.post<UserSearch>(`/connectors/${encodeURIComponent(connectorId)}/search-user`, { username: username.trim() }));
+    if (r) setResult(r);
+  };
+  const dir = result?.directory;
+  return (
+    <div className="test-panel">
+      <form
+        className="inline-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void search();
+        }}
+      >
+        <TextField label="Username to look up" value={username} onChange={setUsername} mono />
+        <button type="submit" disabled={action.busy || !username.trim()}>
+          {action.busy ? 'Searching…' : 'Test user search'}
+        </button>
+      </form>
+      <div aria-live="polite">
+        <ErrorMessage error={action.error} />
+        {result && !result.found ? <p>No entry matches this username{result.skipped ? `: ${result.skipped}` : '.'}</p> : null}
+        {result && result.found ? (
+          <div className="search-result">
+            <p>
+              {result.matches === 1 ? 'One entry matches.' : `${result.matches} entries match; the first is shown.`}
+              {result.skipped ? ` The source leaves it out: ${result.skipped}.` : ''}
+            </p>
+            {result.entry ? (
+              <details open>
+                <summary>The entry as the server has it{result.entry.dn ? `: ${result.entry.dn}` : ''}</summary>
+                <table className="compact">
+                  <caption className="sr-only">Entry attributes</caption>
+                  <tbody>
+                    {Object.entries(result.entry.attributes).map(([k, vs]) => (
+                      <tr key={k}>
+                        <th scope="row" className="mono">
+                          {k}
+                        </th>
+                        <td className="mono">{vs.join(', ')}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </details>
+            ) : null}
+            {result.record ? (
+              <details>
+                <summary>The mirror record (SCIM)</summary>
+                <JsonBlock value={result.record.doc} label="Mirror record" />
+              </details>
+            ) : null}
+            <h4>Groups in the directory server</h4>
+            {result.groups.length ? (
+              <ul>
+                {result.groups.map((g) => (
+                  <li key={g.id}>{g.name}</li>
+                ))}
+              </ul>
+            ) : (
+              <p className="muted">None.</p>
+            )}
+            <h4>What the current rules make of it</h4>
+            {!dir ? <p className="muted">Nothing: the source leaves this user out.</p> : null}
+            {dir && !dir.inScope ? (
+              <p>
+                <Badge tone="warn">not synced</Badge> {dir.reason}
+              </p>
+            ) : null}
+            {dir && dir.inScope && dir.user ? (
+              <>
+                <dl className="props">
+                  <dt>Username</dt>
+                  <dd>{dir.user.username}</dd>
+                  <dt>E-mail</dt>
+                  <dd>{dir.user.email ?? '—'}</dd>
+                  <dt>Display name</dt>
+                  <dd>{dir.user.displayName}</dd>
+                  <dt>Active</dt>
+                  <dd>{dir.user.active ? 'yes' : 'no'}</dd>
+                  {Object.entries(dir.user.attributes).map(([k, v]) => (
+                    <div key={k} className="contents">
+                      <dt>{k}</dt>
+                      <dd>{v}</dd>
+                    </div>
+                  ))}
+                </dl>
+                {dir.existing ? (
+                  <p>
+                    The directory has a user <strong>{dir.existing.username}</strong> already
+                    {dir.existing.sameRecord ? ', from this very entry.' : dir.existing.ownedBy ? `, owned by connector ${dir.existing.ownedBy}.` : ', a local user.'}
+                  </p>
+                ) : (
+                  <p>The directory has no user of this name yet: it would be created.</p>
+                )}
+              </>
+            ) : null}
+            {dir && dir.groups.length ? (
+              <table className="compact">
+                <caption>Directory groups</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Group</th>
+                    <th scope="col">Because</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {dir.groups.map((g) => (
+                    <tr key={g.name}>
+                      <td>{g.name}</td>
+                      <td>{g.because}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            ) : null}
+            {dir && dir.excluded.length ? (
+              <table className="compact">
+                <caption>Left out</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Group</th>
+                    <th scope="col">Why</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {dir.excluded.map((g, i) => (
+                    <tr key={i}>
+                      <td>{g.name}</td>
+                      <td>{g.reason}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            ) : null}
+          </div>
+        ) : null}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,114 @@
+// A directory user: attributes, custom attributes, groups with what manages each membership, history.
+
+import { Link, useParams } from 'react-router';
+import type { DirectoryUserDetail } from '../api.ts';
+import { api } from '../api.ts';
+import { Badge, EmptyRow, ErrorMessage, Loading, PageHeader, Section, useLoad } from '../components.tsx';
+import { describeChange, describeManagedBy, formatDate, managedByConnector } from '../format.ts';
+import { HistoryTable } from './Group.tsx';
+
+export function UserPage() {
+  const { id = '' } = useParams();
+  const user = useLoad((signal) => api.get<DirectoryUserDetail>(`/users/${encodeURIComponent(id)}`, undefined, signal), [id]);
+  if (user.error && !user.data) {
+    return (
+      <>
+        <PageHeader title="User" back={{ to: '/directory', label: 'Directory' }} />
+        <ErrorMessage error={user.error} />
+      </>
+    );
+  }
+  const u = user.data;
+  if (!u) return <Loading />;
+  const custom = Object.entries(u.attributes);
+  const owner = u.owner === 'local' ? null : u.owner;
+  return (
+    <>
+      <PageHeader
+        title={
+          <>
+            {u.username} {u.active ? <Badge tone="good">active</Badge> : <Badge tone="warn">inactive</Badge>}
+          </>
+        }
+        back={{ to: '/directory', label: 'Directory' }}
+      />
+      <Section title="Attributes">
+        <dl className="props">
+          <dt>Username</dt>
+          <dd>{u.username}</dd>
+          <dt>Display name</dt>
+          <dd>{u.displayName}</dd>
+          <dt>E-mail</dt>
+          <dd>{u.email ?? '—'}</dd>
+          <dt>Active</dt>
+          <dd>{u.active ? 'yes' : 'no'}</dd>
+          <dt>Owner</dt>
+          <dd>
+            {owner ? (
+              <>
+                connector <Link to={`/connectors/${encodeURIComponent(owner.connectorId)}`}>{owner.connectorId}</Link>
+                {owner.sourceId ? (
+                  <>
+                    , provider id <span className="mono">{owner.sourceId}</span>
+                  </>
+                ) : null}
+              </>
+            ) : (
+              'local user (owned by no connector)'
+            )}
+          </dd>
+          <dt>In scope</dt>
+          <dd>{u.inScope ? 'yes: the owning connector’s rules keep this user' : 'no: the owning connector’s rules leave this user out (its groups are kept as they were)'}</dd>
+          <dt>Created</dt>
+          <dd>{formatDate(u.createdAt)}</dd>
+          <dt>Updated</dt>
+          <dd>{formatDate(u.updatedAt)}</dd>
+        </dl>
+      </Section>
+      <Section title="Custom attributes">
+        {custom.length === 0 ? (
+          <p className="muted">None.</p>
+        ) : (
+          <dl className="props">
+            {custom.map(([k, v]) => (
+              <div key={k} className="contents">
+                <dt className="mono">{k}</dt>
+                <dd>{v}</dd>
+              </div>
+            ))}
+          </dl>
+        )}
+      </Section>
+      <Section title="Groups" description="Each membership with what manages it: a connector (from the identity provider's groups), a default or always-assigned group rule, or a person (local).">
+        <div className="table-wrap">
+          <table>
+            <caption className="sr-only">Groups of {u.username}</caption>
+            <thead>
+              <tr>
+                <th scope="col">Group</th>
+                <th scope="col">Managed by</th>
+              </tr>
+            </thead>
+            <tbody>
+              {u.groups.length === 0 ? <EmptyRow colSpan={2}>In no group.</EmptyRow> : null}
+              {u.groups.map((g, i) => {
+                const c = managedByConnector(g.managedBy);
+                return (
+                  <tr key={`${g.id}-${i}`}>
+                    <td>
+                      <Link to={`/directory/groups/${encodeURIComponent(g.id)}`}>{g.name}</Link>
+                    </td>
+                    <td>{c ? <Link to={`/connectors/${encodeURIComponent(c)}/groups`}>{describeManagedBy(g.managedBy)}</Link> : describeManagedBy(g.managedBy)}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      </Section>
+      <Section title="History" description="The last 100 changes to this user, newest first.">
+        <HistoryTable entries={u.history.map((h) => ({ ...h, text: describeChange({ entity: 'user', op: h.op, data: h.data }) }))} />
+      </Section>
+    </>
+  );
+}
