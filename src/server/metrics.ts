@@ -162,7 +162,8 @@ export function registerMetrics(app: FastifyInstance, metrics: Metrics, verify: 
   app.get('/metrics', async (req, reply) => {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
     const token = match ? await verify(match[1]!) : undefined;
-    if (!token || token.scope !== 'admin') return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthenticated', message: 'an admin API token is required (Authorization: Bearer <token>)' } });
+    // a read-only (auditor) token is what a Prometheus scrape should carry
+    if (!token || (token.scope !== 'admin' && token.scope !== 'auditor')) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthenticated', message: 'an API token of scope admin or auditor is required (Authorization: Bearer <token>)' } });
     return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 }

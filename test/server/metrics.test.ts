@@ -33,11 +33,15 @@ describe.each(DIALECTS)('/metrics on %s', (dialect) => {
   });
   afterAll(async () => server?.close());
 
-  it('refuses a scrape without an admin token', async () => {
+  it('refuses a scrape without an admin or read-only token', async () => {
     expect((await scrape(null)).status).toBe(401);
     expect((await scrape('usa_not-a-token')).status).toBe(401);
-    const scoped = (await server.service.adminTokens.create('login hook', 'test', 'sync-user')).token;
-    expect((await scrape(scoped)).status).toBe(401);
+    for (const scope of ['sync-user', 'sync'] as const) {
+      const scoped = (await server.service.adminTokens.create(`${scope} robot`, 'test', scope)).token;
+      expect([scope, (await scrape(scoped)).status]).toEqual([scope, 401]);
+    }
+    const readOnly = (await server.service.adminTokens.create('prometheus', 'test', 'auditor')).token;
+    expect((await scrape(readOnly)).status).toBe(200);
   });
 
   it('counts SCIM requests by connector, operation and status, and not by unknown connectors', async () => {
