@@ -93,6 +93,25 @@ describe.each(['sqlite', 'postgres'] as const)('admin sessions on %s', (dialect)
     expect(Number(row.failed_logins)).toBe(0);
   });
 
+  it('answers bad login input with a clear error and keeps running', async () => {
+    const raw = async (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => {
+      const res = await fetch(`${server.origin}/api/session`, { method: 'POST', headers, body });
+      return { status: res.status, body: (await res.json()) as { error: { code: string; message: string } } };
+    };
+    expect((await raw('[]')).status).toBe(400);
+    expect((await raw('{"username": 7, "password": "x"}')).body.error.code).toBe('invalid_body');
+    expect((await raw('{"username": "admin"')).status).toBe(400);
+    expect((await raw('username=admin&password=x', { 'content-type': 'application/x-www-form-urlencoded' })).status).toBe(415);
+    expect((await raw(JSON.stringify({ username: 'admin', password: 'x'.repeat(2_000_000) }))).status).toBe(413);
+    const long = await raw(JSON.stringify({ username: 'a'.repeat(5000), password: 'y'.repeat(5000) }));
+    expect([long.status, long.body.error.code]).toEqual([401, 'invalid_credentials']);
+    for (const cookie of ['usersync_session=', 'usersync_session=%%%', `usersync_session=${'z'.repeat(5000)}`, 'garbage']) {
+      const res = await call('/connectors', { headers: { cookie } });
+      expect([cookie.slice(0, 20), res.status]).toEqual([cookie.slice(0, 20), 401]);
+    }
+    expect((await login('admin', ADMIN_PASSWORD)).answer.status).toBe(200);
+  });
+
   it('needs the CSRF token on every change made with the cookie, and refuses another site', async () => {
     const { browser } = await login('admin', ADMIN_PASSWORD);
     const change = { method: 'PATCH', body: { name: 'Entra ID (renamed)' }, browser };
