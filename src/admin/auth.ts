@@ -8,7 +8,7 @@ import type { AccountInfo, AccountStore } from './accounts.ts';
 import { AccountError } from './accounts.ts';
 import type { Caller } from './access.ts';
 import { decideAccess, PUBLIC_ROUTES } from './access.ts';
-import { ApiError } from './errors.ts';
+import { ApiError, body } from './errors.ts';
 import type { ActiveSession, SessionStore } from './sessions.ts';
 import { csrfMatches } from './sessions.ts';
 import type { AdminTokenScope, AdminTokenStore } from './tokens.ts';
@@ -34,12 +34,6 @@ declare module 'fastify' {
   }
 }
 
-function body<T extends Record<string, unknown>>(req: FastifyRequest): T {
-  const b = req.body;
-  if (b === undefined || b === null) return {} as T;
-  if (typeof b !== 'object' || Array.isArray(b)) throw new ApiError(400, 'invalid_body', 'the request body must be a JSON object');
-  return b as T;
-}
 
 function accountError(e: unknown): never {
   if (e instanceof AccountError) {

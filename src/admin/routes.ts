@@ -39,19 +39,12 @@ export interface AdminRoutesOptions {
 }
 
 
-import { ApiError } from './errors.ts';
+import { ApiError, body, limitParam } from './errors.ts';
 export { ApiError };
 
 
 const MAX_LISTED_CHANGES = 1000;
 
-/** A `limit` query parameter: a whole number from 1 to `max`; the default when absent; 400 otherwise. */
-function limitParam(value: unknown, fallback: number, max: number): number {
-  if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new ApiError(400, 'invalid_limit', `'limit' must be a whole number from 1 to ${max}`);
-  return Math.min(n, max);
-}
 
 function summarise(report: PassReport, limit = MAX_LISTED_CHANGES) {
   return {
@@ -67,12 +60,6 @@ function summarise(report: PassReport, limit = MAX_LISTED_CHANGES) {
   };
 }
 
-function body<T extends Record<string, unknown>>(req: FastifyRequest): T {
-  const b = req.body;
-  if (b === undefined || b === null) return {} as T;
-  if (typeof b !== 'object' || Array.isArray(b)) throw new ApiError(400, 'invalid_body', 'the request body must be a JSON object');
-  return b as T;
-}
 
 /**
  * Membership changes carry ids (the feed is for machines); a person reads names. The names of the users and

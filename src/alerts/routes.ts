@@ -4,7 +4,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ApiError } from '../admin/errors.ts';
+import { ApiError, limitParam } from '../admin/errors.ts';
 import { SettingsError } from '../domain/settings-validate.ts';
 import type { Db } from '../store/db.ts';
 import { now } from '../store/db.ts';
@@ -26,12 +26,6 @@ export interface AlertRoutesOptions {
 
 const MAX_LISTED = 500;
 
-function limitParam(value: unknown, fallback: number, max: number): number {
-  if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new ApiError(400, 'invalid_limit', `'limit' must be a whole number from 1 to ${max}`);
-  return Math.min(n, max);
-}
 
 function actorOf(req: FastifyRequest): string {
   if (!req.actor) throw new ApiError(401, 'unauthenticated', 'sign in first');
