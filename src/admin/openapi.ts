@@ -538,7 +538,7 @@ const schemas: Record<string, SchemaObject> = {
       schema('DirectoryUser'),
       obj({
         groups: { type: 'array', items: obj({ id: str, name: str, managedBy: { type: 'string', description: '`local`, or the connector that manages the membership' } }) },
-        history: { type: 'array', items: obj({ seq: int, at: dateTime, op: str, runId: nullableStr, data: {} }), description: 'the last 100 changes, newest first' },
+        history: { type: 'array', items: obj({ seq: int, at: dateTime, entity: { type: 'string', enum: ['user', 'membership'] }, op: str, runId: nullableStr, data: {} }), description: 'the last 100 changes of the user and its memberships, newest first (memberships name their user and group)' },
       }),
     ],
   },

@@ -449,8 +449,25 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
       .where('m.user_id', '=', id)
       .orderBy('g.name_key')
       .execute();
-    const history = await db.kysely.selectFrom('change_feed').select(['seq', 'at', 'op', 'data', 'run_id']).where('entity', '=', 'user').where('entity_id', '=', id).orderBy('seq', 'desc').limit(100).execute();
-    return { ...userJson(u), groups: groups.map((g) => ({ id: g.id, name: g.name, managedBy: g.managed_by })), history: history.map((h) => ({ seq: Number(h.seq), at: h.at, op: h.op, runId: h.run_id, data: JSON.parse(h.data) })) };
+    // the user's own changes, and its membership changes: a membership's feed id is '<group id>:<user id>',
+    // so those are found by the id's end (a pass over the feed's membership rows, 0.1 s at a million)
+    const history = await db.kysely
+      .selectFrom('change_feed')
+      .select(['seq', 'at', 'entity', 'op', 'data', 'run_id'])
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('entity', '=', 'user'), eb('entity_id', '=', id)]),
+          eb.and([eb('entity', '=', 'membership'), eb(sql<string>`substr(entity_id, length(entity_id) - ${id.length})`, '=', `:${id}`)]),
+        ]),
+      )
+      .orderBy('seq', 'desc')
+      .limit(100)
+      .execute();
+    return {
+      ...userJson(u),
+      groups: groups.map((g) => ({ id: g.id, name: g.name, managedBy: g.managed_by })),
+      history: await nameMemberships(db, history.map((h) => ({ seq: Number(h.seq), at: h.at, entity: h.entity, op: h.op, runId: h.run_id, data: JSON.parse(h.data) as unknown }))),
+    };
   });
 
   // ---------------------------------------------------------------- directory: groups

@@ -123,7 +123,8 @@ describe.each(['sqlite', 'postgres'] as const)('admin API on %s', (dialect) => {
     expect((await api('/users', { method: 'POST', body: [1, 2] })).status).toBe(400);
     const shown = await api(`/users/${created.body.id}`);
     expect(shown.body.groups).toEqual([{ id: expect.any(String), name: 'jira-administrators', managedBy: 'local' }]);
-    expect(shown.body.history.map((h: { op: string }) => h.op)).toEqual(['create']);
+    expect(shown.body.history.map((h: { entity: string; op: string }) => `${h.entity}.${h.op}`)).toEqual(['membership.add', 'user.create']);
+    expect(shown.body.history[0].data).toMatchObject({ groupName: 'jira-administrators', username: 'local.admin', managedBy: 'local' });
   });
 
   it('audits every change with the token that made it', async () => {

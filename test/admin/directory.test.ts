@@ -88,6 +88,9 @@ describe('names in membership changes', () => {
     const groupId = (await get('/groups?search=sales')).groups[0].id;
     const history = (await get(`/groups/${groupId}`)).history.find((h: { entity: string }) => h.entity === 'membership');
     expect(history.data).toMatchObject({ username: 'ann@contoso.com', groupName: 'Sales' });
+    const userHistory = (await get(`/users/${(await get('/users?search=ann')).users[0].id}`)).history;
+    expect(userHistory.map((h: { entity: string; op: string }) => `${h.entity}.${h.op}`)).toEqual(['membership.add', 'user.create']);
+    expect(userHistory[0].data).toMatchObject({ username: 'ann@contoso.com', groupName: 'Sales' });
     expect((await get(`/connectors/${server.connectorId}`)).scimBaseUrl).toBe(`${server.origin}/scim/v2/${server.connectorId}`);
   });
 });

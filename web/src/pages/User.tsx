@@ -107,7 +107,7 @@ export function UserPage() {
         </div>
       </Section>
       <Section title="History" description="The last 100 changes to this user, newest first.">
-        <HistoryTable entries={u.history.map((h) => ({ ...h, text: describeChange({ entity: 'user', op: h.op, data: h.data }) }))} />
+        <HistoryTable entries={u.history.map((h) => ({ ...h, text: describeChange({ entity: h.entity === 'membership' ? 'membership' : 'user', op: h.op, data: h.data }) }))} />
       </Section>
     </>
   );
