@@ -1,6 +1,6 @@
 // `npm run bench -- admin`: the admin API and web UI as an administrator of a 50,000-person directory uses
-// them. The directory (50,000 users, 5,000 groups, 250,000 memberships, one group of 20,000, 2,000 runs,
-// 50,000 audit entries) is written straight into a SQLite store; the service runs as its own process
+// them. The directory (50,000 users, 5,000 groups, 270,000 memberships, one group of 20,000, 2,000 runs,
+// 50,000 audit entries, a change feed of 320,000 rows) is written straight into a SQLite store; the service runs as its own process
 // (`usersync serve`), loaded by autocannon from this process over loopback with 10 connections.
 //
 // Each page's endpoint is measured in slices interleaved with `GET /healthz` (the framework's floor on this
@@ -55,9 +55,14 @@ async function seed(file: string): Promise<{ userIds: string[]; groupIds: string
       await trx.insertInto('directory_groups').values(rows).execute();
     }
     // every user in 5 groups; the first BIG_GROUP users also in group 0
+    // each membership also as its change-feed row, as a first sync leaves them (a user's history reads them)
     let batch: { group_id: string; user_id: string; managed_by: string; created_at: string }[] = [];
     const flush = async () => {
-      if (batch.length) await trx.insertInto('directory_memberships').values(batch).onConflict((oc) => oc.doNothing()).execute();
+      if (batch.length) {
+        await trx.insertInto('directory_memberships').values(batch).onConflict((oc) => oc.doNothing()).execute();
+        const feed = batch.map((m) => ({ at, connector_id: 'entra', run_id: 'run1', entity: 'membership' as const, entity_id: `${m.group_id}:${m.user_id}`, op: 'add', data: JSON.stringify({ groupId: m.group_id, userId: m.user_id, managedBy: 'connector:entra' }) }));
+        for (let i = 0; i < feed.length; i += 500) await trx.insertInto('change_feed').values(feed.slice(i, i + 500)).execute();
+      }
       memberships += batch.length;
       batch = [];
     };
@@ -170,7 +175,7 @@ export async function runAdminApi(): Promise<void> {
       { name: 'session', what: 'GET /api/session (the cookie checked against the store)', path: () => '/api/session' },
       { name: 'connectors', what: 'GET /api/connectors (with each latest run)', path: () => '/api/connectors' },
       { name: 'user search', what: 'GET /api/users?search=<5 digits> (substring of 50,000 usernames)', path: () => `/api/users?search=${String(n++ % USERS).padStart(5, '0')}` },
-      { name: 'user page', what: 'GET /api/users/{id} (attributes, 5–6 groups, history)', path: () => `/api/users/${pick(seeded.userIds)}` },
+      { name: 'user page', what: 'GET /api/users/{id} (attributes, 5–6 groups, history of the user and its memberships)', path: () => `/api/users/${pick(seeded.userIds)}` },
       { name: 'group list', what: 'GET /api/groups (first 100 by name, with member counts)', path: () => '/api/groups' },
       { name: 'group search', what: 'GET /api/groups?search=<4 digits>', path: () => `/api/groups?search=${String(n++ % GROUPS).padStart(4, '0')}` },
       { name: 'group page', what: 'GET /api/groups/{id} (a group of about 50 members)', path: () => `/api/groups/${pick(seeded.groupIds.slice(1))}` },
@@ -213,7 +218,7 @@ export async function runAdminApi(): Promise<void> {
       `- Machine: ${mach.host} — ${mach.model}, ${mach.cores} cores, ${f1(mach.memGb)} GB memory (shared with other work), ${mach.platform}`,
       `- Node ${mach.node}; code measured: ${mach.code}`,
       `- Load average (1/5/15 min) before: ${loadText(loadBefore)}, after: ${loadText(os.loadavg())}; whole run ${f0((Date.now() - started) / 1000)} s`,
-      `- Directory (SQLite, written directly): ${f0(USERS)} users, ${f0(GROUPS)} groups, ${f0(seeded.memberships)} memberships (one group of ${f0(BIG_GROUP)}), 2,000 runs, 50,000 audit entries, ${f0(USERS)} change-feed rows.`,
+      `- Directory (SQLite, written directly): ${f0(USERS)} users, ${f0(GROUPS)} groups, ${f0(seeded.memberships)} memberships (one group of ${f0(BIG_GROUP)}), 2,000 runs, 50,000 audit entries, ${f0(USERS + seeded.memberships)} change-feed rows (each user's creation and each membership's).`,
       `- The service is \`usersync serve\` in its own process; autocannon in this process, 10 connections, loopback, logged in with a session cookie. Each endpoint: ${ROUNDS} slices of ${DURATION} s interleaved with as many of \`GET /healthz\`; "ratio" is the endpoint's rate over /healthz's in the same slices.`,
       '',
       '## Pages',

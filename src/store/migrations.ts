@@ -333,6 +333,9 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('delivered_at', 'text')
           .execute();
         await db.schema.createIndex('alerts_pending').on('alerts').columns(['delivered_at', 'next_attempt_at']).execute();
+        // A user's page lists its membership changes; a membership's feed id is '<group id>:<user id>', so
+        // an index on the id's user part, over membership rows only (the same expression as memberUserIdSql)
+        await sql`CREATE INDEX change_feed_member_user ON change_feed (${memberUserIdSql(dialect)}, seq) WHERE entity = 'membership'`.execute(db);
         // the runs page lists the latest runs of all connectors
         await db.schema.createIndex('runs_started').on('runs').columns(['started_at']).execute();
         // Admin tokens name the account that made them (null: made by the command line)
@@ -340,6 +343,11 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       },
     },
   };
+}
+
+/** The user id in a membership's change-feed id '<group id>:<user id>', as the index `change_feed_member_user` has it. */
+export function memberUserIdSql(dialect: Dialect) {
+  return dialect === 'postgres' ? sql`(split_part(entity_id, ':', 2))` : sql`substr(entity_id, instr(entity_id, ':') + 1)`;
 }
 
 class StaticProvider implements MigrationProvider {
