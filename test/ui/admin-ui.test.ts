@@ -5,11 +5,9 @@
 // what an auditor may not do. Screenshots of the main pages go to test-results/screenshots/ (and to
 // docs/screenshots/ with UPDATE_SCREENSHOTS=1).
 
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from '../support/browser.ts';
 import type { GraphEmulator } from '../support/graph-emulator/index.ts';
@@ -17,22 +15,12 @@ import { startGraphEmulator } from '../support/graph-emulator/index.ts';
 import { until } from '../support/process.ts';
 import type { ScimResponse, TestServer } from '../support/server.ts';
 import { scimFetch, startTestServer } from '../support/server.ts';
-
-const ROOT = path.resolve(import.meta.dirname, '..', '..');
-const SHOTS = path.join(ROOT, 'test-results', 'screenshots');
-const DOC_SHOTS = path.join(ROOT, 'docs', 'screenshots');
-const PASSWORD = 'correct horse battery staple';
+import { logIn as signIn, newContext, none, PASSWORD, seen, shot as screenshot } from './support.ts';
 
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
-/** Wait until the (first) element is visible. */
-const seen = (l: Locator, timeout?: number): Promise<void> => l.first().waitFor({ state: 'visible', ...(timeout ? { timeout } : {}) });
-/** No such element on the page (after it has loaded). */
-async function none(l: Locator): Promise<void> {
-  expect(await l.count()).toBe(0);
-}
 
 const ENTRA_HEADERS = { 'content-type': 'application/scim+json; charset=utf-8', adscimversion: '6.0' };
 
@@ -48,24 +36,8 @@ describe('admin UI', () => {
   const pageErrors: string[] = [];
 
   /** A screenshot of the page's top (or, with keepScroll, of where the test is). */
-  async function shot(name: string, p: Page = page, keepScroll = false): Promise<void> {
-    fs.mkdirSync(SHOTS, { recursive: true });
-    if (!keepScroll) await p.evaluate('window.scrollTo(0, 0)');
-    const file = path.join(SHOTS, `${name}.png`);
-    await p.screenshot({ path: file, fullPage: false });
-    if (process.env.UPDATE_SCREENSHOTS === '1') {
-      fs.mkdirSync(DOC_SHOTS, { recursive: true });
-      fs.copyFileSync(file, path.join(DOC_SHOTS, `${name}.png`));
-    }
-  }
-
-  async function logIn(p: Page, username: string): Promise<void> {
-    await p.goto(`${server.origin}/`);
-    await p.getByLabel('Username').fill(username);
-    await p.getByLabel('Password').fill(PASSWORD);
-    await p.getByRole('button', { name: 'Sign in' }).click();
-    await p.getByRole('heading', { name: 'Connectors', level: 1 }).waitFor();
-  }
+  const shot = (name: string, p: Page = page, keepScroll = false): Promise<void> => screenshot(p, name, keepScroll);
+  const logIn = (p: Page, username: string): Promise<void> => signIn(p, server.origin, username);
 
   async function directoryUser(username: string) {
     return server.service.db.kysely.selectFrom('directory_users').select(['id', 'username']).where('username', '=', username).executeTakeFirst();
@@ -76,9 +48,8 @@ describe('admin UI', () => {
     await server.service.accounts.create({ username: 'admin', password: PASSWORD, role: 'administrator' }, 'test');
     await server.service.accounts.create({ username: 'auditor', password: PASSWORD, role: 'auditor' }, 'test');
     emu.state.seed({ users: 60, groups: 6, memberships: 150, nestedGroups: 1, randomSeed: 11 });
-    context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    context = await newContext(browser, pageErrors);
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.origin });
-    context.on('weberror', (e) => pageErrors.push(e.error().message));
     page = await context.newPage();
     page.setDefaultTimeout(10_000);
   }, 120_000);
@@ -263,7 +234,7 @@ describe('admin UI', () => {
     await seen(page.getByText(/Unterminated group/).first());
     expect(await page.getByRole('button', { name: 'Save settings' }).isDisabled()).toBe(true);
     await page.getByLabel('Never assign groups matching').fill('group-1');
-    await seen(page.getByRole('row', { name: /group-1\s+matches\s+left out: matches "never assign" pattern 'group-1'/ }));
+    await seen(page.getByRole('row', { name: /group-1\s+matches\s+left out: matches neverAssign pattern 'group-1'/ }));
 
     await page.getByRole('link', { name: 'Preview changes' }).click();
     await page.getByRole('button', { name: 'Run preview' }).click();
@@ -337,8 +308,7 @@ describe('admin UI', () => {
   });
 
   it('shows an auditor everything and no button that changes something', async () => {
-    const auditor = await context.browser()!.newContext({ viewport: { width: 1280, height: 800 } });
-    auditor.on('weberror', (e) => pageErrors.push(e.error().message));
+    const auditor = await newContext(browser, pageErrors);
     const p = await auditor.newPage();
     p.setDefaultTimeout(10_000);
     try {

@@ -2,11 +2,11 @@
 // The session cookie goes along by itself; every request that changes something carries the session's
 // CSRF token. Error answers ({error: {code, message, details}}) become an ApiError with the message.
 
-export interface SettingsIssue {
-  path: string;
-  message: string;
-  position?: number;
-}
+import type { UserPreview } from '../../src/domain/rules.ts';
+import type { ConnectorSettings } from '../../src/domain/settings.ts';
+import type { SettingsIssue } from '../../src/domain/settings-check.ts';
+
+export type { SettingsIssue };
 
 export class ApiError extends Error {
   constructor(
@@ -278,14 +278,8 @@ export interface UserSearch {
   record?: { id: string; doc: Record<string, unknown> };
   skipped?: string;
   groups: { id: string; name: string }[];
-  directory: {
-    inScope: boolean;
-    reason?: string;
-    user?: { username: string; email: string | null; displayName: string; active: boolean; attributes: Record<string, string> };
-    groups: { name: string; because: string }[];
-    excluded: { name: string; reason: string }[];
-    existing: { id: string; username: string; active: boolean; ownedBy: string | null; sameRecord: boolean } | null;
-  } | null;
+  /** what the current rules make of the record (previewUser of src/domain/rules.ts), and who has the name now */
+  directory: (UserPreview & { existing: { id: string; username: string; active: boolean; ownedBy: string | null; sameRecord: boolean } | null }) | null;
 }
 
 export interface AuditEntry {
@@ -353,49 +347,6 @@ export interface AlertRow {
 }
 
 // ---------------------------------------------------------------------------------------- settings
-// The settings document of src/domain/settings.ts, as the API sends and takes it.
+// The settings document as the API sends and takes it: the service's own types (src/domain/settings.ts).
 
-export type Transform =
-  | { fn: 'regexReplace'; pattern: string; replacement: string; flags?: string }
-  | { fn: 'lower' }
-  | { fn: 'upper' }
-  | { fn: 'trim' }
-  | { fn: 'template'; template: string }
-  | { fn: 'firstNonEmpty'; sources: string[] };
-
-export interface AttributeMapping {
-  source?: string;
-  transforms?: Transform[];
-}
-
-export interface UserSyncSettings {
-  operations: { create: boolean; update: boolean; activate: boolean; deactivate: boolean };
-  username: AttributeMapping;
-  email: AttributeMapping;
-  displayName: AttributeMapping;
-  condition: string;
-  customAttributes: { name: string; mapping: AttributeMapping }[];
-  copyBehaviour: boolean;
-  cleanup: 'deactivate' | 'delete' | 'leave';
-}
-
-export interface GroupSyncSettings {
-  defaultGroups: string[];
-  alwaysGroups: string[];
-  mode: 'onTheFly' | 'manual';
-  rename: { pattern: string; replacement: string } | null;
-  manualMappings: { source: string; targets: string[] }[];
-  createEmptyGroups: boolean;
-  onlyAssign: string[];
-  neverAssign: string[];
-  neverRemove: string[];
-  membershipAuthority: 'keepUnmanaged' | 'sourceOfTruth';
-  deleteEmptyManagedGroups: boolean;
-  licences: { group: string; seats: number }[];
-}
-
-export interface ConnectorSettings {
-  user: UserSyncSettings;
-  group: GroupSyncSettings;
-  safety: { deletionLimit: { count: number | null; percent: number | null } };
-}
+export type { AttributeMapping, ConnectorSettings, GroupSyncSettings, Transform, UserSyncSettings } from '../../src/domain/settings.ts';

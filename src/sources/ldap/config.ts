@@ -10,33 +10,11 @@ import type { SettingsIssue } from '../../domain/settings-validate.ts';
 import { SettingsError, fieldReaders, isPemCertificate } from '../../domain/settings-validate.ts';
 import type { ScheduleSettings } from '../../domain/schedule.ts';
 import { validateSchedule } from '../../domain/schedule.ts';
+import type { DisabledRule, LdapAttributeNames, LdapPreset } from './presets.ts';
+import { AD_ATTRIBUTES, LDAP_PRESETS } from './presets.ts';
 
-export type LdapPreset = 'activeDirectory' | 'openldap';
-
-export interface LdapAttributeNames {
-  /** the immutable id: the mirror id (objectGUID, entryUUID, nsUniqueId, …) */
-  id: string;
-  username: string;
-  email: string;
-  displayName: string;
-  givenName: string;
-  familyName: string;
-  employeeNumber: string;
-  title: string;
-  department: string;
-  groupName: string;
-  /** on a group: its members' DNs */
-  member: string;
-  /** on a user or group: the DNs of the groups it is a member of */
-  memberOf: string;
-}
-
-export interface DisabledRule {
-  attribute: string;
-  /** bit: the value's bits include `value` (userAccountControl 2); present: any value; equals: a value equals `value` */
-  match: 'bit' | 'present' | 'equals';
-  value: string | null;
-}
+export type { DisabledRule, LdapAttributeNames, LdapPreset } from './presets.ts';
+export { AD_ATTRIBUTES, OPENLDAP_ATTRIBUTES } from './presets.ts';
 
 export interface LdapSourceSettings {
   preset: LdapPreset;
@@ -89,62 +67,10 @@ export interface LdapSourceSettings {
 
 export const LDAP_SECRET_FIELDS = ['bindPassword'] as const;
 
-export const AD_ATTRIBUTES: LdapAttributeNames = {
-  id: 'objectGUID',
-  username: 'sAMAccountName',
-  email: 'mail',
-  displayName: 'displayName',
-  givenName: 'givenName',
-  familyName: 'sn',
-  employeeNumber: 'employeeID',
-  title: 'title',
-  department: 'department',
-  groupName: 'cn',
-  member: 'member',
-  memberOf: 'memberOf',
-};
-
-export const OPENLDAP_ATTRIBUTES: LdapAttributeNames = {
-  id: 'entryUUID',
-  username: 'uid',
-  email: 'mail',
-  displayName: 'displayName',
-  givenName: 'givenName',
-  familyName: 'sn',
-  employeeNumber: 'employeeNumber',
-  title: 'title',
-  department: 'departmentNumber',
-  groupName: 'cn',
-  member: 'member',
-  memberOf: 'memberOf',
-};
-
 type PresetFields = Pick<LdapSourceSettings, 'userFilter' | 'groupFilter' | 'attributes' | 'nestedMethod' | 'disabled' | 'changeTracking' | 'pageSize' | 'rangeSize'>;
 
-export const PRESETS: Record<LdapPreset, PresetFields> = {
-  activeDirectory: {
-    // objectClass=user alone also matches computers
-    userFilter: '(&(objectCategory=person)(objectClass=user))',
-    groupFilter: '(objectClass=group)',
-    attributes: AD_ATTRIBUTES,
-    nestedMethod: 'inChain',
-    disabled: { attribute: 'userAccountControl', match: 'bit', value: '2' },
-    changeTracking: 'usn',
-    pageSize: 500,
-    rangeSize: null,
-  },
-  openldap: {
-    userFilter: '(objectClass=inetOrgPerson)',
-    groupFilter: '(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))',
-    attributes: OPENLDAP_ATTRIBUTES,
-    nestedMethod: 'client',
-    // the ppolicy overlay's lock; 000001010000Z means locked for good
-    disabled: { attribute: 'pwdAccountLockedTime', match: 'present', value: null },
-    changeTracking: 'modifyTimestamp',
-    pageSize: 500,
-    rangeSize: null,
-  },
-};
+/** The Active Directory and OpenLDAP presets (presets.ts), as the settings they fill in. */
+export const PRESETS: Record<LdapPreset, PresetFields> = LDAP_PRESETS;
 
 const COMMON_DEFAULTS = {
   failoverUrls: [] as string[],

@@ -486,6 +486,7 @@ export function RegexTester({ settings }: { settings: GroupSyncSettings }) {
                 <td className="mono">{n}</td>
                 <td>{re ? re.test(n) ? <Badge tone="good">matches</Badge> : <Badge>no match</Badge> : '—'}</td>
                 <td>
+                  {o.problem ? <span className="muted">— (a pattern above is not valid)</span> : null}
                   {o.targets.map((t) => (
                     <div key={t}>
                       → <strong>{t}</strong>

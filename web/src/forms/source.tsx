@@ -1,10 +1,12 @@
 // The source settings of pull connectors (src/sources/graph/config.ts, src/sources/ldap/config.ts) as
 // forms, the connection test, and the LDAP test user search.
 
-import { useState } from 'react';
+import { useId, useState } from 'react';
 import type { ConnectionTest, UserSearch } from '../api.ts';
 import { api } from '../api.ts';
 import { Badge, CheckboxField, ErrorMessage, JsonBlock, LinesField, NumberField, RadioGroup, SelectField, TextArea, TextField, useAction } from '../components.tsx';
+import type { LdapPreset } from '../../../src/sources/ldap/presets.ts';
+import { LDAP_PRESETS } from '../../../src/sources/ldap/presets.ts';
 
 export type SourceDraft = Record<string, unknown>;
 /** Secrets typed in this form; an empty one keeps the stored value. */
@@ -43,57 +45,8 @@ export function newGraphDraft(): SourceDraft {
   };
 }
 
-// The presets of src/sources/ldap/config.ts (PRESETS): what choosing one fills in.
-export const LDAP_PRESETS: Record<'activeDirectory' | 'openldap', SourceDraft> = {
-  activeDirectory: {
-    userFilter: '(&(objectCategory=person)(objectClass=user))',
-    groupFilter: '(objectClass=group)',
-    attributes: {
-      id: 'objectGUID',
-      username: 'sAMAccountName',
-      email: 'mail',
-      displayName: 'displayName',
-      givenName: 'givenName',
-      familyName: 'sn',
-      employeeNumber: 'employeeID',
-      title: 'title',
-      department: 'department',
-      groupName: 'cn',
-      member: 'member',
-      memberOf: 'memberOf',
-    },
-    nestedMethod: 'inChain',
-    disabled: { attribute: 'userAccountControl', match: 'bit', value: '2' },
-    changeTracking: 'usn',
-    pageSize: 500,
-    rangeSize: null,
-  },
-  openldap: {
-    userFilter: '(objectClass=inetOrgPerson)',
-    groupFilter: '(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))',
-    attributes: {
-      id: 'entryUUID',
-      username: 'uid',
-      email: 'mail',
-      displayName: 'displayName',
-      givenName: 'givenName',
-      familyName: 'sn',
-      employeeNumber: 'employeeNumber',
-      title: 'title',
-      department: 'departmentNumber',
-      groupName: 'cn',
-      member: 'member',
-      memberOf: 'memberOf',
-    },
-    nestedMethod: 'client',
-    disabled: { attribute: 'pwdAccountLockedTime', match: 'present', value: null },
-    changeTracking: 'modifyTimestamp',
-    pageSize: 500,
-    rangeSize: null,
-  },
-};
-
-export function newLdapDraft(preset: 'activeDirectory' | 'openldap' = 'activeDirectory'): SourceDraft {
+/** A new LDAP connector: the defaults of src/sources/ldap/config.ts, and the preset's filters and attribute names (presets.ts). */
+export function newLdapDraft(preset: LdapPreset = 'activeDirectory'): SourceDraft {
   return {
     preset,
     url: '',
@@ -366,7 +319,7 @@ const ATTRIBUTE_ROLES: [string, string][] = [
 export function LdapSourceFields(p: DraftProps) {
   const f = fields(p);
   const d = p.disabled;
-  const preset = (f.str('preset') || 'activeDirectory') as 'activeDirectory' | 'openldap';
+  const preset = (f.str('preset') || 'activeDirectory') as LdapPreset;
   const attributes = (p.draft.attributes ?? {}) as Record<string, string>;
   const disabled = p.draft.disabled as { attribute: string; match: 'bit' | 'present' | 'equals'; value: string | null } | null;
   return (
@@ -570,6 +523,7 @@ export function UserSearchPanel({ connectorId }: { connectorId: string }) {
   const [username, setUsername] = useState('');
   const [result, setResult] = useState<UserSearch>();
   const action = useAction();
+  const ids = useId();
   const search = async () => {
     if (!username.trim()) return;
     setResult(undefined);
@@ -624,9 +578,9 @@ export function UserSearchPanel({ connectorId }: { connectorId: string }) {
                 <JsonBlock value={result.record.doc} label="Mirror record" />
               </details>
             ) : null}
-            <h4>Groups in the directory server</h4>
+            <h4 id={`${ids}-groups`}>Groups in the directory server</h4>
             {result.groups.length ? (
-              <ul>
+              <ul aria-labelledby={`${ids}-groups`}>
                 {result.groups.map((g) => (
                   <li key={g.id}>{g.name}</li>
                 ))}
