@@ -188,11 +188,23 @@ function useFieldProblems(path: string | undefined, problem: string | undefined)
   return problem ? [problem, ...server] : server;
 }
 
-function Shell({ id, label, hint, problems, className, children }: { id: string; label: ReactNode; hint?: ReactNode; problems: string[]; className?: string | undefined; children: ReactNode }) {
+/** A labelled field: the label, the control made by `control` (given its id and ARIA attributes), the hint and the problems. */
+function Field({ label, hint, path, problem, className, control }: FieldShell & { control: (attrs: ReturnType<typeof controlProps>) => ReactNode }) {
+  const id = useId();
+  const problems = useFieldProblems(path, problem);
   return (
     <div className={`field${problems.length ? ' field-invalid' : ''}${className ? ` ${className}` : ''}`}>
       <label htmlFor={id}>{label}</label>
-      {children}
+      {control(controlProps(id, hint, problems))}
+      <FieldNotes id={id} hint={hint} problems={problems} />
+    </div>
+  );
+}
+
+/** The hint and the problems under a field, named by its `aria-describedby`. */
+function FieldNotes({ id, hint, problems }: { id: string; hint: ReactNode; problems: string[] }) {
+  return (
+    <>
       {hint ? (
         <p className="hint" id={`${id}-hint`}>
           {hint}
@@ -203,13 +215,18 @@ function Shell({ id, label, hint, problems, className, children }: { id: string;
           {problems.join(' ')}
         </p>
       ) : null}
-    </div>
+    </>
   );
 }
 
 function describedBy(id: string, hint: unknown, problems: string[]): string | undefined {
   const ids = [hint ? `${id}-hint` : '', problems.length ? `${id}-problem` : ''].filter(Boolean);
   return ids.length ? ids.join(' ') : undefined;
+}
+
+/** The control's id, and its invalid state and description from the hint and the problems. */
+function controlProps(id: string, hint: unknown, problems: string[]) {
+  return { id, 'aria-invalid': problems.length ? true : undefined, 'aria-describedby': describedBy(id, hint, problems) };
 }
 
 export function TextField(
@@ -227,72 +244,69 @@ export function TextField(
     name?: string;
   },
 ) {
-  const id = useId();
-  const problems = useFieldProblems(props.path, props.problem);
   return (
-    <Shell id={id} label={props.label} hint={props.hint} problems={problems} className={props.className}>
-      <input
-        id={id}
-        name={props.name}
-        type={props.type ?? 'text'}
-        value={props.value}
-        placeholder={props.placeholder}
-        required={props.required}
-        autoComplete={props.autoComplete ?? 'off'}
-        readOnly={props.readOnly}
-        disabled={props.disabled}
-        spellCheck={props.spellCheck ?? false}
-        className={props.mono ? 'mono' : undefined}
-        aria-invalid={problems.length ? true : undefined}
-        aria-describedby={describedBy(id, props.hint, problems)}
-        onChange={(e) => props.onChange(e.target.value)}
-      />
-    </Shell>
+    <Field
+      {...props}
+      control={(attrs) => (
+        <input
+          {...attrs}
+          name={props.name}
+          type={props.type ?? 'text'}
+          value={props.value}
+          placeholder={props.placeholder}
+          required={props.required}
+          autoComplete={props.autoComplete ?? 'off'}
+          readOnly={props.readOnly}
+          disabled={props.disabled}
+          spellCheck={props.spellCheck ?? false}
+          className={props.mono ? 'mono' : undefined}
+          onChange={(e) => props.onChange(e.target.value)}
+        />
+      )}
+    />
   );
 }
 
 export function NumberField(props: FieldShell & { value: number | null; onChange: (v: number | null) => void; min?: number; max?: number; step?: number; placeholder?: string; disabled?: boolean }) {
-  const id = useId();
-  const problems = useFieldProblems(props.path, props.problem);
   return (
-    <Shell id={id} label={props.label} hint={props.hint} problems={problems} className={props.className}>
-      <input
-        id={id}
-        type="number"
-        inputMode="numeric"
-        value={props.value ?? ''}
-        min={props.min}
-        max={props.max}
-        step={props.step}
-        placeholder={props.placeholder}
-        disabled={props.disabled}
-        aria-invalid={problems.length ? true : undefined}
-        aria-describedby={describedBy(id, props.hint, problems)}
-        onChange={(e) => props.onChange(e.target.value === '' ? null : Number(e.target.value))}
-      />
-    </Shell>
+    <Field
+      {...props}
+      control={(attrs) => (
+        <input
+          {...attrs}
+          type="number"
+          inputMode="numeric"
+          value={props.value ?? ''}
+          min={props.min}
+          max={props.max}
+          step={props.step}
+          placeholder={props.placeholder}
+          disabled={props.disabled}
+          onChange={(e) => props.onChange(e.target.value === '' ? null : Number(e.target.value))}
+        />
+      )}
+    />
   );
 }
 
 export function TextArea(props: FieldShell & { value: string; onChange: (v: string) => void; rows?: number; placeholder?: string; mono?: boolean; disabled?: boolean; readOnly?: boolean }) {
-  const id = useId();
-  const problems = useFieldProblems(props.path, props.problem);
   return (
-    <Shell id={id} label={props.label} hint={props.hint} problems={problems} className={props.className}>
-      <textarea
-        id={id}
-        value={props.value}
-        rows={props.rows ?? 4}
-        placeholder={props.placeholder}
-        spellCheck={false}
-        disabled={props.disabled}
-        readOnly={props.readOnly}
-        className={props.mono ? 'mono' : undefined}
-        aria-invalid={problems.length ? true : undefined}
-        aria-describedby={describedBy(id, props.hint, problems)}
-        onChange={(e) => props.onChange(e.target.value)}
-      />
-    </Shell>
+    <Field
+      {...props}
+      control={(attrs) => (
+        <textarea
+          {...attrs}
+          value={props.value}
+          rows={props.rows ?? 4}
+          placeholder={props.placeholder}
+          spellCheck={false}
+          disabled={props.disabled}
+          readOnly={props.readOnly}
+          className={props.mono ? 'mono' : undefined}
+          onChange={(e) => props.onChange(e.target.value)}
+        />
+      )}
+    />
   );
 }
 
@@ -323,25 +337,24 @@ export function LinesField(props: FieldShell & { value: string[]; onChange: (v: 
 }
 
 export function SelectField<T extends string>(props: FieldShell & { value: T; onChange: (v: T) => void; options: readonly (readonly [T, string])[]; disabled?: boolean }) {
-  const id = useId();
-  const problems = useFieldProblems(props.path, props.problem);
   return (
-    <Shell id={id} label={props.label} hint={props.hint} problems={problems} className={props.className}>
-      <select
-        id={id}
-        value={props.value}
-        disabled={props.disabled}
-        aria-invalid={problems.length ? true : undefined}
-        aria-describedby={describedBy(id, props.hint, problems)}
-        onChange={(e) => props.onChange(e.target.value as T)}
-      >
-        {props.options.map(([v, label]) => (
-          <option key={v} value={v}>
-            {label}
-          </option>
-        ))}
-      </select>
-    </Shell>
+    <Field
+      {...props}
+      control={(attrs) => (
+        <select
+          {...attrs}
+          value={props.value}
+          disabled={props.disabled}
+          onChange={(e) => props.onChange(e.target.value as T)}
+        >
+          {props.options.map(([v, label]) => (
+            <option key={v} value={v}>
+              {label}
+            </option>
+          ))}
+        </select>
+      )}
+    />
   );
 }
 
@@ -359,16 +372,7 @@ export function CheckboxField(props: { label: ReactNode; checked: boolean; onCha
         onChange={(e) => props.onChange(e.target.checked)}
       />
       <label htmlFor={id}>{props.label}</label>
-      {props.hint ? (
-        <p className="hint" id={`${id}-hint`}>
-          {props.hint}
-        </p>
-      ) : null}
-      {problems.length ? (
-        <p className="problem" id={`${id}-problem`}>
-          {problems.join(' ')}
-        </p>
-      ) : null}
+      <FieldNotes id={id} hint={props.hint} problems={problems} />
     </div>
   );
 }
@@ -526,14 +530,52 @@ export function useAction(): {
   return { busy, error, issues, run, clear };
 }
 
-export function EmptyRow({ colSpan, children }: { colSpan: number; children: ReactNode }) {
-  return (
-    <tr>
-      <td colSpan={colSpan} className="empty">
-        {children}
-      </td>
-    </tr>
+// --------------------------------------------------------------------------------------------- tables
+
+/** The heading of a column of row actions: named for screen readers only. */
+export const ACTIONS_COLUMN = <span className="sr-only">Actions</span>;
+
+/**
+ * A table with a column heading per entry of `columns` (null ones left out) and a row per entry of
+ * `rows`, or the `empty` text across all columns. The caption is for screen readers unless
+ * `showCaption`; `wrap` puts the table in a horizontally scrolling box.
+ */
+export function DataTable<T>(props: {
+  caption?: ReactNode;
+  showCaption?: boolean;
+  columns: ReactNode[];
+  rows: readonly T[];
+  row: (r: T, i: number) => ReactNode;
+  empty?: ReactNode;
+  className?: string;
+  wrap?: boolean;
+}) {
+  const columns = props.columns.filter((c) => c !== null && c !== undefined && c !== false);
+  const table = (
+    <table className={props.className}>
+      {props.caption !== undefined ? <caption className={props.showCaption ? undefined : 'sr-only'}>{props.caption}</caption> : null}
+      <thead>
+        <tr>
+          {columns.map((c, i) => (
+            <th key={i} scope="col">
+              {c}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {props.rows.length === 0 && props.empty !== undefined ? (
+          <tr>
+            <td colSpan={columns.length} className="empty">
+              {props.empty}
+            </td>
+          </tr>
+        ) : null}
+        {props.rows.map(props.row)}
+      </tbody>
+    </table>
   );
+  return props.wrap === false ? table : <div className="table-wrap">{table}</div>;
 }
 
 export function JsonBlock({ value, label }: { value: unknown; label?: string }) {

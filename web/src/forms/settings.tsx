@@ -3,7 +3,7 @@
 
 import { useId, useMemo, useState } from 'react';
 import type { AttributeMapping, ConnectorSettings, GroupSyncSettings, Transform, UserSyncSettings } from '../api.ts';
-import { Badge, CheckboxField, LinesField, NumberField, RadioGroup, SelectField, TextArea, TextField, useIssues } from '../components.tsx';
+import { ACTIONS_COLUMN, Badge, CheckboxField, DataTable, LinesField, NumberField, RadioGroup, SelectField, TextArea, TextField, useIssues } from '../components.tsx';
 import { groupOutcome, patternProblem, wholeNameRegex } from './rules.ts';
 
 // ---------------------------------------------------------------------------------------- mappings
@@ -116,11 +116,24 @@ function MappingEditor({ label, path, value, onChange, hint }: { label: string; 
   );
 }
 
+/** The path, value and change of the field for setting `k` of a part of the settings, to spread into it. */
+function binder<S extends object>(prefix: string, part: S, set: (patch: Partial<S>) => void) {
+  return <K extends keyof S & string>(k: K) => ({ path: `${prefix}.${k}`, value: part[k], onChange: (v: S[K]) => set({ [k]: v } as unknown as Partial<S>) });
+}
+
 // ------------------------------------------------------------------------------------------- users
+
+const OPERATIONS = [
+  ['create', 'Create users'],
+  ['update', 'Update users'],
+  ['activate', 'Activate users'],
+  ['deactivate', 'Deactivate users'],
+] as const;
 
 export function UserSettingsFields({ value, onChange, disabled }: { value: ConnectorSettings; onChange: (s: ConnectorSettings) => void; disabled?: boolean }) {
   const u = value.user;
   const set = (patch: Partial<UserSyncSettings>) => onChange({ ...value, user: { ...u, ...patch } });
+  const field = binder('user', u, set);
   const limit = value.safety.deletionLimit;
   return (
     <fieldset className="plain" disabled={disabled}>
@@ -128,10 +141,9 @@ export function UserSettingsFields({ value, onChange, disabled }: { value: Conne
         <h2 id="ops-title">Operations</h2>
         <p className="muted">What this connector may do to directory users.</p>
         <div className="check-row">
-          <CheckboxField label="Create users" path="user.operations.create" checked={u.operations.create} onChange={(v) => set({ operations: { ...u.operations, create: v } })} />
-          <CheckboxField label="Update users" path="user.operations.update" checked={u.operations.update} onChange={(v) => set({ operations: { ...u.operations, update: v } })} />
-          <CheckboxField label="Activate users" path="user.operations.activate" checked={u.operations.activate} onChange={(v) => set({ operations: { ...u.operations, activate: v } })} />
-          <CheckboxField label="Deactivate users" path="user.operations.deactivate" checked={u.operations.deactivate} onChange={(v) => set({ operations: { ...u.operations, deactivate: v } })} />
+          {OPERATIONS.map(([k, label]) => (
+            <CheckboxField key={k} label={label} path={`user.operations.${k}`} checked={u.operations[k]} onChange={(v) => set({ operations: { ...u.operations, [k]: v } })} />
+          ))}
         </div>
         <CheckboxField
           label="Adopt local users of the same name (copy behaviour)"
@@ -184,19 +196,15 @@ export function UserSettingsFields({ value, onChange, disabled }: { value: Conne
         <h2 id="scope-title">Which users, and what happens when they go</h2>
         <TextArea
           label="Condition (SCIM filter)"
-          path="user.condition"
+          {...field('condition')}
           mono
           rows={2}
-          value={u.condition}
-          onChange={(v) => set({ condition: v })}
           placeholder='e.g. urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "Engineering"'
           hint="Users that do not match are left out and get the cleanup behaviour. Empty: every user."
         />
         <RadioGroup
           legend="Cleanup: users deleted in the provider, out of scope, or left out by the condition"
-          path="user.cleanup"
-          value={u.cleanup}
-          onChange={(v) => set({ cleanup: v })}
+          {...field('cleanup')}
           options={[
             ['deactivate', 'Deactivate', 'the user keeps its groups; the default'],
             ['delete', 'Delete'],
@@ -236,6 +244,7 @@ export function UserSettingsFields({ value, onChange, disabled }: { value: Conne
 export function GroupSettingsFields({ value, onChange, disabled }: { value: ConnectorSettings; onChange: (s: ConnectorSettings) => void; disabled?: boolean }) {
   const g = value.group;
   const set = (patch: Partial<GroupSyncSettings>) => onChange({ ...value, group: { ...g, ...patch } });
+  const field = binder('group', g, set);
   return (
     <>
       <fieldset className="plain" disabled={disabled}>
@@ -243,9 +252,7 @@ export function GroupSettingsFields({ value, onChange, disabled }: { value: Conn
           <h2 id="mapping-title">Group mapping</h2>
           <RadioGroup
             legend="How provider groups become directory groups"
-            path="group.mode"
-            value={g.mode}
-            onChange={(v) => set({ mode: v })}
+            {...field('mode')}
             options={[
               ['onTheFly', 'On the fly', 'a provider group feeds the directory group of the same name, created when missing'],
               ['manual', 'Manual mapping', 'only the groups in the table below, to the directory groups named there'],
@@ -277,8 +284,8 @@ export function GroupSettingsFields({ value, onChange, disabled }: { value: Conn
         <section className="card" aria-labelledby="assign-title">
           <h2 id="assign-title">Default and always-assigned groups</h2>
           <div className="field-row">
-            <LinesField label="Default groups (given to new users; one per line)" path="group.defaultGroups" value={g.defaultGroups} onChange={(v) => set({ defaultGroups: v })} placeholder="jira-software-users" />
-            <LinesField label="Always-assigned groups (every synced user; one per line)" path="group.alwaysGroups" value={g.alwaysGroups} onChange={(v) => set({ alwaysGroups: v })} />
+            <LinesField label="Default groups (given to new users; one per line)" {...field('defaultGroups')} placeholder="jira-software-users" />
+            <LinesField label="Always-assigned groups (every synced user; one per line)" {...field('alwaysGroups')} />
           </div>
         </section>
 
@@ -286,15 +293,13 @@ export function GroupSettingsFields({ value, onChange, disabled }: { value: Conn
           <h2 id="filter-title">Group filters</h2>
           <p className="muted">Regular expressions on the directory group name. Each must match the whole name; case is ignored.</p>
           <div className="field-row">
-            <LinesField label="Only assign groups matching (one pattern per line)" path="group.onlyAssign" mono value={g.onlyAssign} onChange={(v) => set({ onlyAssign: v })} placeholder="jira-.*" hint="Empty: every group." />
-            <LinesField label="Never assign groups matching" path="group.neverAssign" mono value={g.neverAssign} onChange={(v) => set({ neverAssign: v })} placeholder="jira-administrators" />
-            <LinesField label="Never remove memberships of groups matching" path="group.neverRemove" mono value={g.neverRemove} onChange={(v) => set({ neverRemove: v })} />
+            <LinesField label="Only assign groups matching (one pattern per line)" {...field('onlyAssign')} mono placeholder="jira-.*" hint="Empty: every group." />
+            <LinesField label="Never assign groups matching" {...field('neverAssign')} mono placeholder="jira-administrators" />
+            <LinesField label="Never remove memberships of groups matching" {...field('neverRemove')} mono />
           </div>
           <RadioGroup
             legend="Memberships the provider does not manage"
-            path="group.membershipAuthority"
-            value={g.membershipAuthority}
-            onChange={(v) => set({ membershipAuthority: v })}
+            {...field('membershipAuthority')}
             options={[
               ['keepUnmanaged', 'Keep them', 'memberships added by hand stay'],
               ['sourceOfTruth', 'Remove them', 'the provider is the source of truth for a synced user'],
@@ -318,30 +323,16 @@ function ManualMappingTable({ value, onChange }: { value: GroupSyncSettings['man
   const set = (i: number, patch: Partial<GroupSyncSettings['manualMappings'][number]>) => onChange(value.map((m, j) => (j === i ? { ...m, ...patch } : m)));
   return (
     <div className="manual-mappings">
-      <table className="edit-table">
-        <caption>Manual mapping: provider group → directory groups</caption>
-        <thead>
-          <tr>
-            <th scope="col">Provider group</th>
-            <th scope="col">Directory groups (comma-separated)</th>
-            <th scope="col">
-              <span className="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {value.length === 0 ? (
-            <tr>
-              <td colSpan={3} className="empty">
-                No rows: in manual mode, no provider group feeds any directory group.
-              </td>
-            </tr>
-          ) : null}
-          {value.map((m, i) => (
-            <MappingRow key={i} index={i} value={m} onChange={(patch) => set(i, patch)} onRemove={() => onChange(value.filter((_, j) => j !== i))} />
-          ))}
-        </tbody>
-      </table>
+      <DataTable
+        className="edit-table"
+        wrap={false}
+        caption="Manual mapping: provider group → directory groups"
+        showCaption
+        columns={['Provider group', 'Directory groups (comma-separated)', ACTIONS_COLUMN]}
+        rows={value}
+        empty="No rows: in manual mode, no provider group feeds any directory group."
+        row={(m, i) => <MappingRow key={i} index={i} value={m} onChange={(patch) => set(i, patch)} onRemove={() => onChange(value.filter((_, j) => j !== i))} />}
+      />
       {issues.length ? <p className="problem">{issues.join(' ')}</p> : null}
       <button type="button" onClick={() => onChange([...value, { source: '', targets: [] }])}>
         Add mapping row
@@ -391,41 +382,34 @@ function LicencesTable({ value, onChange }: { value: GroupSyncSettings['licences
   return (
     <div>
       {value.length ? (
-        <table className="edit-table">
-          <caption className="sr-only">Licence groups</caption>
-          <thead>
-            <tr>
-              <th scope="col">Group</th>
-              <th scope="col">Seats</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
+        <DataTable
+          className="edit-table"
+          wrap={false}
+          caption="Licence groups"
+          columns={['Group', 'Seats', ACTIONS_COLUMN]}
+          rows={value}
+          row={(l, i) => (
+            <tr key={i}>
+              <td>
+                <input aria-label={`Licence group ${i + 1}`} type="text" value={l.group} onChange={(e) => onChange(value.map((x, j) => (j === i ? { ...x, group: e.target.value } : x)))} />
+              </td>
+              <td>
+                <input
+                  aria-label={`Seats of licence group ${i + 1}`}
+                  type="number"
+                  min={0}
+                  value={l.seats}
+                  onChange={(e) => onChange(value.map((x, j) => (j === i ? { ...x, seats: Number(e.target.value) } : x)))}
+                />
+              </td>
+              <td>
+                <button type="button" className="small" onClick={() => onChange(value.filter((_, j) => j !== i))} aria-label={`Remove licence group ${l.group || i + 1}`}>
+                  Remove
+                </button>
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {value.map((l, i) => (
-              <tr key={i}>
-                <td>
-                  <input aria-label={`Licence group ${i + 1}`} type="text" value={l.group} onChange={(e) => onChange(value.map((x, j) => (j === i ? { ...x, group: e.target.value } : x)))} />
-                </td>
-                <td>
-                  <input
-                    aria-label={`Seats of licence group ${i + 1}`}
-                    type="number"
-                    min={0}
-                    value={l.seats}
-                    onChange={(e) => onChange(value.map((x, j) => (j === i ? { ...x, seats: Number(e.target.value) } : x)))}
-                  />
-                </td>
-                <td>
-                  <button type="button" className="small" onClick={() => onChange(value.filter((_, j) => j !== i))} aria-label={`Remove licence group ${l.group || i + 1}`}>
-                    Remove
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          )}
+        />
       ) : null}
       {issues.length ? <p className="problem">{issues.join(' ')}</p> : null}
       <button type="button" onClick={() => onChange([...value, { group: '', seats: 0 }])}>
@@ -469,41 +453,35 @@ export function RegexTester({ settings }: { settings: GroupSyncSettings }) {
       <p aria-live="polite" className="muted">
         {re ? `${matching} of ${names.length} names match the pattern.` : pattern && problem ? 'The pattern is not a valid regular expression.' : ''}
       </p>
-      <table>
-        <caption className="sr-only">Regex tester results</caption>
-        <thead>
-          <tr>
-            <th scope="col">Group name</th>
-            <th scope="col">Pattern</th>
-            <th scope="col">With the settings above</th>
-          </tr>
-        </thead>
-        <tbody>
-          {names.map((n, i) => {
-            const o = groupOutcome(settings, n);
-            return (
-              <tr key={`${n}-${i}`}>
-                <td className="mono">{n}</td>
-                <td>{re ? re.test(n) ? <Badge tone="good">matches</Badge> : <Badge>no match</Badge> : '—'}</td>
-                <td>
-                  {o.problem ? <span className="muted">— (a pattern above is not valid)</span> : null}
-                  {o.targets.map((t) => (
-                    <div key={t}>
-                      → <strong>{t}</strong>
-                      {o.neverRemove.includes(t) ? ' (never removed)' : ''}
-                    </div>
-                  ))}
-                  {o.excluded.map((x, j) => (
-                    <div key={j} className="muted">
-                      {x.name === n ? 'left out' : `${x.name} left out`}: {x.reason}
-                    </div>
-                  ))}
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
+      <DataTable
+        wrap={false}
+        caption="Regex tester results"
+        columns={['Group name', 'Pattern', 'With the settings above']}
+        rows={names}
+        row={(n, i) => {
+          const o = groupOutcome(settings, n);
+          return (
+            <tr key={`${n}-${i}`}>
+              <td className="mono">{n}</td>
+              <td>{re ? re.test(n) ? <Badge tone="good">matches</Badge> : <Badge>no match</Badge> : '—'}</td>
+              <td>
+                {o.problem ? <span className="muted">— (a pattern above is not valid)</span> : null}
+                {o.targets.map((t) => (
+                  <div key={t}>
+                    → <strong>{t}</strong>
+                    {o.neverRemove.includes(t) ? ' (never removed)' : ''}
+                  </div>
+                ))}
+                {o.excluded.map((x, j) => (
+                  <div key={j} className="muted">
+                    {x.name === n ? 'left out' : `${x.name} left out`}: {x.reason}
+                  </div>
+                ))}
+              </td>
+            </tr>
+          );
+        }}
+      />
     </section>
   );
 }

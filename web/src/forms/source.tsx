@@ -4,7 +4,7 @@
 import { useId, useState } from 'react';
 import type { ConnectionTest, UserSearch } from '../api.ts';
 import { api } from '../api.ts';
-import { Badge, CheckboxField, ErrorMessage, JsonBlock, LinesField, NumberField, RadioGroup, SelectField, TextArea, TextField, useAction } from '../components.tsx';
+import { Badge, CheckboxField, DataTable, ErrorMessage, JsonBlock, LinesField, NumberField, RadioGroup, SelectField, TextArea, TextField, useAction } from '../components.tsx';
 import type { LdapPreset } from '../../../src/sources/ldap/presets.ts';
 import { LDAP_PRESETS } from '../../../src/sources/ldap/presets.ts';
 
@@ -124,7 +124,12 @@ function fields(p: DraftProps) {
   const secret = (k: string) => p.secrets[k] ?? '';
   const setSecret = (k: string) => (v: string) => p.setSecrets({ ...p.secrets, [k]: v });
   const secretHint = (k: string, what: string) => (p.stored[k] ? `A ${what} is stored. Leave this empty to keep it; type a new one to replace it.` : undefined);
-  return { str, set, list, num, secret, setSecret, secretHint };
+  // the path, value and change of a field for setting k, to spread into it
+  const text = (k: string) => ({ path: k, value: str(k), onChange: set(k) });
+  const lines = (k: string) => ({ path: k, value: list(k), onChange: set(k) });
+  const number = (k: string) => ({ path: k, value: num(k), onChange: set(k) });
+  const secretField = (k: string, what: string, placeholder = '') => ({ path: k, value: secret(k), onChange: setSecret(k), placeholder: p.stored[k] ? '(stored)' : placeholder, hint: secretHint(k, what) });
+  return { str, set, text, lines, number, secretField };
 }
 
 type Schedule = { kind: 'off' } | { kind: 'interval'; minutes: number } | { kind: 'cron'; expression: string; timezone?: string };
@@ -169,6 +174,12 @@ export function ScheduleFields({ value, onChange, disabled }: { value: Schedule;
 
 // ----------------------------------------------------------------------------------------------- Graph
 
+/** How members of nested groups count, for Graph and LDAP alike. */
+const NESTED_GROUPS = [
+  ['flatten', 'Members of nested groups count'],
+  ['direct', 'Direct members only'],
+] as const;
+
 export function GraphSourceFields(p: DraftProps) {
   const f = fields(p);
   const d = p.disabled;
@@ -181,8 +192,8 @@ export function GraphSourceFields(p: DraftProps) {
           <code>Application.Read.All</code> for the application scope), with admin consent.
         </p>
         <div className="field-row">
-          <TextField label="Tenant (directory) ID" path="tenantId" value={f.str('tenantId')} onChange={f.set('tenantId')} placeholder="contoso.onmicrosoft.com or a GUID" mono />
-          <TextField label="Application (client) ID" path="clientId" value={f.str('clientId')} onChange={f.set('clientId')} placeholder="00000000-0000-0000-0000-000000000000" mono />
+          <TextField label="Tenant (directory) ID" {...f.text('tenantId')} placeholder="contoso.onmicrosoft.com or a GUID" mono />
+          <TextField label="Application (client) ID" {...f.text('clientId')} placeholder="00000000-0000-0000-0000-000000000000" mono />
         </div>
         <RadioGroup
           legend="Credential"
@@ -196,13 +207,13 @@ export function GraphSourceFields(p: DraftProps) {
         />
         {f.str('credential') === 'certificate' ? (
           <>
-            <TextArea label="Certificate (PEM)" path="certificate" mono rows={4} value={f.str('certificate')} onChange={f.set('certificate')} placeholder="-----BEGIN CERTIFICATE-----" hint="The certificate uploaded to the app registration. Its expiry date is read from it." />
-            <TextArea label="Private key (PEM)" path="privateKey" mono rows={4} value={f.secret('privateKey')} onChange={f.setSecret('privateKey')} placeholder={p.stored.privateKey ? '(stored)' : '-----BEGIN PRIVATE KEY-----'} hint={f.secretHint('privateKey', 'private key')} />
+            <TextArea label="Certificate (PEM)" {...f.text('certificate')} mono rows={4} placeholder="-----BEGIN CERTIFICATE-----" hint="The certificate uploaded to the app registration. Its expiry date is read from it." />
+            <TextArea label="Private key (PEM)" {...f.secretField('privateKey', 'private key', '-----BEGIN PRIVATE KEY-----')} mono rows={4} />
           </>
         ) : (
           <div className="field-row">
-            <TextField label="Client secret" path="clientSecret" type="password" autoComplete="new-password" value={f.secret('clientSecret')} onChange={f.setSecret('clientSecret')} placeholder={p.stored.clientSecret ? '(stored)' : ''} hint={f.secretHint('clientSecret', 'client secret')} />
-            <TextField label="Secret expires on" path="credentialExpiresAt" type="date" value={f.str('credentialExpiresAt')} onChange={f.set('credentialExpiresAt')} hint="For the expiry alert." />
+            <TextField label="Client secret" {...f.secretField('clientSecret', 'client secret')} type="password" autoComplete="new-password" />
+            <TextField label="Secret expires on" {...f.text('credentialExpiresAt')} type="date" hint="For the expiry alert." />
           </div>
         )}
       </fieldset>
@@ -211,9 +222,7 @@ export function GraphSourceFields(p: DraftProps) {
         <legend>Cloud</legend>
         <SelectField
           label="Cloud"
-          path="cloud"
-          value={f.str('cloud')}
-          onChange={f.set('cloud')}
+          {...f.text('cloud')}
           options={[
             ['global', 'Global (login.microsoftonline.com)'],
             ['usgov', 'US Government (GCC High)'],
@@ -224,12 +233,12 @@ export function GraphSourceFields(p: DraftProps) {
         />
         {f.str('cloud') === 'custom' ? (
           <div className="field-row">
-            <TextField label="Authority host" path="authorityHost" mono value={f.str('authorityHost')} onChange={f.set('authorityHost')} placeholder="https://login.example.com" />
-            <TextField label="Graph URL" path="graphUrl" mono value={f.str('graphUrl')} onChange={f.set('graphUrl')} placeholder="https://graph.example.com/v1.0" />
-            <TextField label="Token scope" path="tokenScope" mono value={f.str('tokenScope')} onChange={f.set('tokenScope')} placeholder="https://graph.microsoft.com/.default" />
+            <TextField label="Authority host" {...f.text('authorityHost')} mono placeholder="https://login.example.com" />
+            <TextField label="Graph URL" {...f.text('graphUrl')} mono placeholder="https://graph.example.com/v1.0" />
+            <TextField label="Token scope" {...f.text('tokenScope')} mono placeholder="https://graph.microsoft.com/.default" />
           </div>
         ) : null}
-        <TextArea label="Extra CA certificates (PEM)" path="caCertificate" mono rows={3} value={f.str('caCertificate')} onChange={f.set('caCertificate')} hint="Only behind a TLS-inspecting proxy; leave empty otherwise." />
+        <TextArea label="Extra CA certificates (PEM)" {...f.text('caCertificate')} mono rows={3} hint="Only behind a TLS-inspecting proxy; leave empty otherwise." />
       </fieldset>
 
       <fieldset className="group" disabled={d}>
@@ -246,25 +255,14 @@ export function GraphSourceFields(p: DraftProps) {
           ]}
         />
         {f.str('scope') === 'application' ? (
-          <TextField label="Enterprise application (client) ID" path="applicationId" mono value={f.str('applicationId')} onChange={f.set('applicationId')} hint="Leave empty for this app registration's own enterprise application." />
+          <TextField label="Enterprise application (client) ID" {...f.text('applicationId')} mono hint="Leave empty for this app registration's own enterprise application." />
         ) : null}
-        {f.str('scope') === 'groups' ? <LinesField label="Groups (one id or display name per line)" path="groups" mono value={f.list('groups')} onChange={f.set('groups')} /> : null}
+        {f.str('scope') === 'groups' ? <LinesField label="Groups (one id or display name per line)" {...f.lines('groups')} mono /> : null}
         <div className="field-row">
-          <SelectField
-            label="Nested groups"
-            path="nestedGroups"
-            value={f.str('nestedGroups')}
-            onChange={f.set('nestedGroups')}
-            options={[
-              ['flatten', 'Members of nested groups count'],
-              ['direct', 'Direct members only'],
-            ]}
-          />
+          <SelectField label="Nested groups" {...f.text('nestedGroups')} options={NESTED_GROUPS} />
           <SelectField
             label="Group types"
-            path="groupTypes"
-            value={f.str('groupTypes')}
-            onChange={f.set('groupTypes')}
+            {...f.text('groupTypes')}
             options={[
               ['all', 'All groups'],
               ['security', 'Security groups only'],
@@ -272,9 +270,7 @@ export function GraphSourceFields(p: DraftProps) {
           />
           <SelectField
             label="Guests"
-            path="guests"
-            value={f.str('guests')}
-            onChange={f.set('guests')}
+            {...f.text('guests')}
             options={[
               ['include', 'Include (under their e-mail address)'],
               ['exclude', 'Leave out'],
@@ -282,17 +278,17 @@ export function GraphSourceFields(p: DraftProps) {
           />
         </div>
         <div className="field-row">
-          <TextField label="Username attribute" path="usernameAttribute" mono value={f.str('usernameAttribute')} onChange={f.set('usernameAttribute')} hint="userPrincipalName, mail, onPremisesSamAccountName, employeeId, …" />
+          <TextField label="Username attribute" {...f.text('usernameAttribute')} mono hint="userPrincipalName, mail, onPremisesSamAccountName, employeeId, …" />
         </div>
-        <LinesField label="Extra user properties (one per line)" path="extraAttributes" mono value={f.list('extraAttributes')} onChange={f.set('extraAttributes')} hint="Read for mappings and conditions, e.g. officeLocation." />
+        <LinesField label="Extra user properties (one per line)" {...f.lines('extraAttributes')} mono hint="Read for mappings and conditions, e.g. officeLocation." />
       </fieldset>
 
       <fieldset className="group" disabled={d}>
         <legend>When</legend>
         <ScheduleFields value={p.draft.schedule as Schedule} onChange={f.set('schedule')} />
         <div className="field-row">
-          <NumberField label="Full read at least every (hours)" path="fullSyncHours" min={1} max={720} value={f.num('fullSyncHours')} onChange={f.set('fullSyncHours')} />
-          <NumberField label="Requests at once" path="concurrency" min={1} max={16} value={f.num('concurrency')} onChange={f.set('concurrency')} />
+          <NumberField label="Full read at least every (hours)" {...f.number('fullSyncHours')} min={1} max={720} />
+          <NumberField label="Requests at once" {...f.number('concurrency')} min={1} max={16} />
         </div>
       </fieldset>
     </div>
@@ -338,38 +334,36 @@ export function LdapSourceFields(p: DraftProps) {
         />
         <p className="hint">Choosing a preset fills in the filters and attribute names below; each can be changed.</p>
         <div className="field-row">
-          <TextField label="Server URL" path="url" mono value={f.str('url')} onChange={f.set('url')} placeholder="ldaps://dc1.corp.example:636" />
+          <TextField label="Server URL" {...f.text('url')} mono placeholder="ldaps://dc1.corp.example:636" />
           <CheckboxField label="StartTLS (for ldap:// URLs)" path="startTls" checked={p.draft.startTls === true} onChange={f.set('startTls')} />
         </div>
-        <LinesField label="Failover server URLs (one per line)" path="failoverUrls" mono value={f.list('failoverUrls')} onChange={f.set('failoverUrls')} hint="Other domain controllers, tried in order when the first cannot be reached." />
-        <TextArea label="CA certificate (PEM)" path="caCertificate" mono rows={3} value={f.str('caCertificate')} onChange={f.set('caCertificate')} hint="The CA that signed the server's certificate; the system's CAs when empty." />
-        <TextField label="Name on the server certificate" path="tlsServerName" mono value={f.str('tlsServerName')} onChange={f.set('tlsServerName')} hint="Only when it differs from the URL's host." />
+        <LinesField label="Failover server URLs (one per line)" {...f.lines('failoverUrls')} mono hint="Other domain controllers, tried in order when the first cannot be reached." />
+        <TextArea label="CA certificate (PEM)" {...f.text('caCertificate')} mono rows={3} hint="The CA that signed the server's certificate; the system's CAs when empty." />
+        <TextField label="Name on the server certificate" {...f.text('tlsServerName')} mono hint="Only when it differs from the URL's host." />
       </fieldset>
 
       <fieldset className="group" disabled={d}>
         <legend>Sign-in</legend>
         <div className="field-row">
-          <TextField label="Bind DN" path="bindDn" mono value={f.str('bindDn')} onChange={f.set('bindDn')} placeholder="CN=usersync,OU=Service Accounts,DC=corp,DC=example" />
-          <TextField label="Bind password" path="bindPassword" type="password" autoComplete="new-password" value={f.secret('bindPassword')} onChange={f.setSecret('bindPassword')} placeholder={p.stored.bindPassword ? '(stored)' : ''} hint={f.secretHint('bindPassword', 'password')} />
+          <TextField label="Bind DN" {...f.text('bindDn')} mono placeholder="CN=usersync,OU=Service Accounts,DC=corp,DC=example" />
+          <TextField label="Bind password" {...f.secretField('bindPassword', 'password')} type="password" autoComplete="new-password" />
         </div>
       </fieldset>
 
       <fieldset className="group" disabled={d}>
         <legend>Where users and groups are</legend>
-        <TextField label="Base DN" path="baseDn" mono value={f.str('baseDn')} onChange={f.set('baseDn')} placeholder="DC=corp,DC=example" />
+        <TextField label="Base DN" {...f.text('baseDn')} mono placeholder="DC=corp,DC=example" />
         <div className="field-row">
-          <TextField label="User base DN" path="userBaseDn" mono value={f.str('userBaseDn')} onChange={f.set('userBaseDn')} hint="The base DN when empty." />
-          <TextField label="Group base DN" path="groupBaseDn" mono value={f.str('groupBaseDn')} onChange={f.set('groupBaseDn')} hint="The base DN when empty." />
+          <TextField label="User base DN" {...f.text('userBaseDn')} mono hint="The base DN when empty." />
+          <TextField label="Group base DN" {...f.text('groupBaseDn')} mono hint="The base DN when empty." />
         </div>
         <div className="field-row">
-          <TextField label="User filter" path="userFilter" mono value={f.str('userFilter')} onChange={f.set('userFilter')} />
-          <TextField label="Group filter" path="groupFilter" mono value={f.str('groupFilter')} onChange={f.set('groupFilter')} />
+          <TextField label="User filter" {...f.text('userFilter')} mono />
+          <TextField label="Group filter" {...f.text('groupFilter')} mono />
         </div>
         <SelectField
           label="Search scope"
-          path="searchScope"
-          value={f.str('searchScope')}
-          onChange={f.set('searchScope')}
+          {...f.text('searchScope')}
           options={[
             ['sub', 'The whole subtree'],
             ['one', 'Only entries right under the base'],
@@ -384,7 +378,7 @@ export function LdapSourceFields(p: DraftProps) {
             <TextField key={k} label={label} path={`attributes.${k}`} mono value={attributes[k] ?? ''} onChange={(v) => p.setDraft({ ...p.draft, attributes: { ...attributes, [k]: v } })} />
           ))}
         </div>
-        <LinesField label="Extra user attributes (one per line)" path="extraAttributes" mono value={f.list('extraAttributes')} onChange={f.set('extraAttributes')} />
+        <LinesField label="Extra user attributes (one per line)" {...f.lines('extraAttributes')} mono />
       </fieldset>
 
       <fieldset className="group" disabled={d}>
@@ -392,29 +386,16 @@ export function LdapSourceFields(p: DraftProps) {
         <div className="field-row">
           <SelectField
             label="Memberships come from"
-            path="membership"
-            value={f.str('membership')}
-            onChange={f.set('membership')}
+            {...f.text('membership')}
             options={[
               ['member', "the group's member list"],
               ['memberOf', "the user's memberOf"],
             ]}
           />
-          <SelectField
-            label="Nested groups"
-            path="nestedGroups"
-            value={f.str('nestedGroups')}
-            onChange={f.set('nestedGroups')}
-            options={[
-              ['flatten', 'Members of nested groups count'],
-              ['direct', 'Direct members only'],
-            ]}
-          />
+          <SelectField label="Nested groups" {...f.text('nestedGroups')} options={NESTED_GROUPS} />
           <SelectField
             label="Flattened by"
-            path="nestedMethod"
-            value={f.str('nestedMethod')}
-            onChange={f.set('nestedMethod')}
+            {...f.text('nestedMethod')}
             options={[
               ['inChain', "AD's in-chain rule"],
               ['client', 'walking the groups read'],
@@ -449,23 +430,21 @@ export function LdapSourceFields(p: DraftProps) {
         <div className="field-row">
           <SelectField
             label="Finding changes"
-            path="changeTracking"
-            value={f.str('changeTracking')}
-            onChange={f.set('changeTracking')}
+            {...f.text('changeTracking')}
             options={[
               ['usn', 'uSNChanged (Active Directory)'],
               ['modifyTimestamp', 'modifyTimestamp'],
               ['none', 'Read everything every run'],
             ]}
           />
-          <NumberField label="Full read at least every (hours)" path="fullSyncHours" min={1} max={720} value={f.num('fullSyncHours')} onChange={f.set('fullSyncHours')} />
+          <NumberField label="Full read at least every (hours)" {...f.number('fullSyncHours')} min={1} max={720} />
         </div>
         <div className="field-row">
-          <NumberField label="Page size" path="pageSize" min={10} max={5000} value={f.num('pageSize')} onChange={f.set('pageSize')} />
-          <NumberField label="Range size" path="rangeSize" min={10} max={100000} value={f.num('rangeSize')} onChange={f.set('rangeSize')} hint="Empty: as the server sends them." />
-          <NumberField label="Timeout (seconds)" path="timeoutSeconds" min={1} max={3600} value={f.num('timeoutSeconds')} onChange={f.set('timeoutSeconds')} />
-          <NumberField label="Connect timeout (seconds)" path="connectTimeoutSeconds" min={1} max={300} value={f.num('connectTimeoutSeconds')} onChange={f.set('connectTimeoutSeconds')} />
-          <NumberField label="Searches at once" path="concurrency" min={1} max={16} value={f.num('concurrency')} onChange={f.set('concurrency')} />
+          <NumberField label="Page size" {...f.number('pageSize')} min={10} max={5000} />
+          <NumberField label="Range size" {...f.number('rangeSize')} min={10} max={100000} hint="Empty: as the server sends them." />
+          <NumberField label="Timeout (seconds)" {...f.number('timeoutSeconds')} min={1} max={3600} />
+          <NumberField label="Connect timeout (seconds)" {...f.number('connectTimeoutSeconds')} min={1} max={300} />
+          <NumberField label="Searches at once" {...f.number('concurrency')} min={1} max={16} />
         </div>
       </fieldset>
     </div>
@@ -624,42 +603,36 @@ export function UserSearchPanel({ connectorId }: { connectorId: string }) {
               </>
             ) : null}
             {dir && dir.groups.length ? (
-              <table className="compact">
-                <caption>Directory groups</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Group</th>
-                    <th scope="col">Because</th>
+              <DataTable
+                className="compact"
+                wrap={false}
+                caption="Directory groups"
+                showCaption
+                columns={['Group', 'Because']}
+                rows={dir.groups}
+                row={(g) => (
+                  <tr key={g.name}>
+                    <td>{g.name}</td>
+                    <td>{g.because}</td>
                   </tr>
-                </thead>
-                <tbody>
-                  {dir.groups.map((g) => (
-                    <tr key={g.name}>
-                      <td>{g.name}</td>
-                      <td>{g.because}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                )}
+              />
             ) : null}
             {dir && dir.excluded.length ? (
-              <table className="compact">
-                <caption>Left out</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Group</th>
-                    <th scope="col">Why</th>
+              <DataTable
+                className="compact"
+                wrap={false}
+                caption="Left out"
+                showCaption
+                columns={['Group', 'Why']}
+                rows={dir.excluded}
+                row={(g, i) => (
+                  <tr key={i}>
+                    <td>{g.name}</td>
+                    <td>{g.reason}</td>
                   </tr>
-                </thead>
-                <tbody>
-                  {dir.excluded.map((g, i) => (
-                    <tr key={i}>
-                      <td>{g.name}</td>
-                      <td>{g.reason}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                )}
+              />
             ) : null}
           </div>
         ) : null}

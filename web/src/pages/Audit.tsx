@@ -3,7 +3,7 @@
 import { useState } from 'react';
 import type { AuditEntry } from '../api.ts';
 import { api } from '../api.ts';
-import { EmptyRow, ErrorMessage, Loading, PageHeader, SelectField, useLoad } from '../components.tsx';
+import { DataTable, ErrorMessage, Loading, PageHeader, SelectField, useLoad } from '../components.tsx';
 import { formatDate } from '../format.ts';
 
 /** Flat details as "key: value" pairs; nested values (settings before and after) are named, and shown on request. */
@@ -52,44 +52,33 @@ export function AuditPage() {
       </div>
       <ErrorMessage error={audit.error} />
       {audit.data ? (
-        <div className="table-wrap">
-          <table>
-            <caption className="sr-only">Audit log</caption>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Who</th>
-                <th scope="col">Action</th>
-                <th scope="col">Target</th>
-                <th scope="col">Details</th>
+        <DataTable
+          caption="Audit log"
+          columns={['When', 'Who', 'Action', 'Target', 'Details']}
+          rows={shown}
+          empty="No entries."
+          row={(e) => {
+            const { text, nested } = describeDetails(e.details);
+            return (
+              <tr key={e.seq}>
+                <td className="nowrap">{formatDate(e.at)}</td>
+                <td>{e.actor}</td>
+                <td className="mono">{e.action}</td>
+                <td className="mono">{e.target ?? '—'}</td>
+                <td className="details-cell">
+                  {nested ? (
+                    <details>
+                      <summary>{text}</summary>
+                      <pre className="json">{JSON.stringify(e.details, null, 2)}</pre>
+                    </details>
+                  ) : (
+                    text
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {shown.length === 0 ? <EmptyRow colSpan={5}>No entries.</EmptyRow> : null}
-              {shown.map((e) => {
-                const { text, nested } = describeDetails(e.details);
-                return (
-                  <tr key={e.seq}>
-                    <td className="nowrap">{formatDate(e.at)}</td>
-                    <td>{e.actor}</td>
-                    <td className="mono">{e.action}</td>
-                    <td className="mono">{e.target ?? '—'}</td>
-                    <td className="details-cell">
-                      {nested ? (
-                        <details>
-                          <summary>{text}</summary>
-                          <pre className="json">{JSON.stringify(e.details, null, 2)}</pre>
-                        </details>
-                      ) : (
-                        text
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          }}
+        />
       ) : (
         <Loading />
       )}

@@ -3,7 +3,7 @@
 import { Link } from 'react-router';
 import type { Connector } from '../api.ts';
 import { api } from '../api.ts';
-import { Badge, EmptyRow, ErrorMessage, Loading, PageHeader, StatusBadge, useLoad } from '../components.tsx';
+import { Badge, DataTable, ErrorMessage, Loading, PageHeader, StatusBadge, useLoad } from '../components.tsx';
 import { formatDate, KIND_LABELS, triggerLabel } from '../format.ts';
 import { useSession } from '../session.tsx';
 
@@ -26,46 +26,35 @@ export function ConnectorsPage() {
       <ErrorMessage error={list.error} />
       {list.loading && !list.data ? <Loading /> : null}
       {list.data ? (
-        <div className="table-wrap">
-          <table>
-            <caption className="sr-only">Connectors</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Enabled</th>
-                <th scope="col">Last run</th>
-                <th scope="col">Started</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.connectors.length === 0 ? <EmptyRow colSpan={5}>No connectors yet.{canChange ? ' Add one to start.' : ''}</EmptyRow> : null}
-              {list.data.connectors.map((c) => (
-                <tr key={c.id}>
-                  <td>
-                    <Link to={`/connectors/${encodeURIComponent(c.id)}`}>{c.name}</Link>
-                    <div className="sub mono">{c.id}</div>
-                  </td>
-                  <td>{KIND_LABELS[c.kind] ?? c.kind}</td>
-                  <td>{c.enabled ? <Badge tone="good">enabled</Badge> : <Badge tone="warn">disabled</Badge>}</td>
-                  <td>
-                    {c.lastRun ? (
-                      <Link to={`/runs/${encodeURIComponent(c.lastRun.id)}`} aria-label={`Last run of ${c.name}: ${c.lastRun.status}`}>
-                        <StatusBadge status={c.lastRun.status} />
-                      </Link>
-                    ) : c.lastRun === null ? (
-                      <StatusBadge status={null} />
-                    ) : (
-                      '—'
-                    )}
-                    {c.lastRun ? <div className="sub">{triggerLabel(c.lastRun.trigger)}</div> : null}
-                  </td>
-                  <td>{formatDate(c.lastRun?.startedAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Connectors"
+          columns={['Name', 'Kind', 'Enabled', 'Last run', 'Started']}
+          rows={list.data.connectors}
+          empty={`No connectors yet.${canChange ? ' Add one to start.' : ''}`}
+          row={(c) => (
+            <tr key={c.id}>
+              <td>
+                <Link to={`/connectors/${encodeURIComponent(c.id)}`}>{c.name}</Link>
+                <div className="sub mono">{c.id}</div>
+              </td>
+              <td>{KIND_LABELS[c.kind] ?? c.kind}</td>
+              <td>{c.enabled ? <Badge tone="good">enabled</Badge> : <Badge tone="warn">disabled</Badge>}</td>
+              <td>
+                {c.lastRun ? (
+                  <Link to={`/runs/${encodeURIComponent(c.lastRun.id)}`} aria-label={`Last run of ${c.name}: ${c.lastRun.status}`}>
+                    <StatusBadge status={c.lastRun.status} />
+                  </Link>
+                ) : c.lastRun === null ? (
+                  <StatusBadge status={null} />
+                ) : (
+                  '—'
+                )}
+                {c.lastRun ? <div className="sub">{triggerLabel(c.lastRun.trigger)}</div> : null}
+              </td>
+              <td>{formatDate(c.lastRun?.startedAt)}</td>
+            </tr>
+          )}
+        />
       ) : null}
     </>
   );

@@ -4,7 +4,7 @@ import { useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import type { DirectoryGroup, DirectoryUser } from '../api.ts';
 import { api } from '../api.ts';
-import { Badge, EmptyRow, ErrorMessage, Loading, PageHeader, useLoad } from '../components.tsx';
+import { Badge, DataTable, ErrorMessage, Loading, PageHeader, useLoad } from '../components.tsx';
 
 function ownerText(owner: DirectoryUser['owner'] | DirectoryGroup['owner']): string {
   if (owner === null || owner === undefined || owner === 'local') return 'local';
@@ -63,62 +63,42 @@ export function DirectoryPage() {
       <ErrorMessage error={list.error} />
       {list.loading && !list.data ? <Loading /> : null}
       {view === 'users' && users.data ? (
-        <div className="table-wrap">
-          <table>
-            <caption className="sr-only">Users</caption>
-            <thead>
-              <tr>
-                <th scope="col">Username</th>
-                <th scope="col">Display name</th>
-                <th scope="col">E-mail</th>
-                <th scope="col">State</th>
-                <th scope="col">Owner</th>
-              </tr>
-            </thead>
-            <tbody>
-              {users.data.users.length === 0 ? <EmptyRow colSpan={5}>{q ? `No user name contains “${q}”.` : 'The directory has no users yet.'}</EmptyRow> : null}
-              {users.data.users.map((u) => (
-                <tr key={u.id}>
-                  <td>
-                    <Link to={`/directory/users/${encodeURIComponent(u.id)}`}>{u.username}</Link>
-                  </td>
-                  <td>{u.displayName}</td>
-                  <td>{u.email ?? '—'}</td>
-                  <td>
-                    {u.active ? <Badge tone="good">active</Badge> : <Badge tone="warn">inactive</Badge>} {u.inScope ? null : <Badge>out of scope</Badge>}
-                  </td>
-                  <td>{ownerText(u.owner)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Users"
+          columns={['Username', 'Display name', 'E-mail', 'State', 'Owner']}
+          rows={users.data.users}
+          empty={q ? `No user name contains “${q}”.` : 'The directory has no users yet.'}
+          row={(u) => (
+            <tr key={u.id}>
+              <td>
+                <Link to={`/directory/users/${encodeURIComponent(u.id)}`}>{u.username}</Link>
+              </td>
+              <td>{u.displayName}</td>
+              <td>{u.email ?? '—'}</td>
+              <td>
+                {u.active ? <Badge tone="good">active</Badge> : <Badge tone="warn">inactive</Badge>} {u.inScope ? null : <Badge>out of scope</Badge>}
+              </td>
+              <td>{ownerText(u.owner)}</td>
+            </tr>
+          )}
+        />
       ) : null}
       {view === 'groups' && groups.data ? (
-        <div className="table-wrap">
-          <table>
-            <caption className="sr-only">Groups</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Members</th>
-                <th scope="col">Owner</th>
-              </tr>
-            </thead>
-            <tbody>
-              {groups.data.groups.length === 0 ? <EmptyRow colSpan={3}>{q ? `No group name contains “${q}”.` : 'The directory has no groups yet.'}</EmptyRow> : null}
-              {groups.data.groups.map((g) => (
-                <tr key={g.id}>
-                  <td>
-                    <Link to={`/directory/groups/${encodeURIComponent(g.id)}`}>{g.name}</Link>
-                  </td>
-                  <td>{g.memberCount}</td>
-                  <td>{ownerText(g.owner)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Groups"
+          columns={['Name', 'Members', 'Owner']}
+          rows={groups.data.groups}
+          empty={q ? `No group name contains “${q}”.` : 'The directory has no groups yet.'}
+          row={(g) => (
+            <tr key={g.id}>
+              <td>
+                <Link to={`/directory/groups/${encodeURIComponent(g.id)}`}>{g.name}</Link>
+              </td>
+              <td>{g.memberCount}</td>
+              <td>{ownerText(g.owner)}</td>
+            </tr>
+          )}
+        />
       ) : null}
     </>
   );

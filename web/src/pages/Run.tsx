@@ -5,7 +5,7 @@ import { useState } from 'react';
 import { Link, useParams } from 'react-router';
 import type { Run } from '../api.ts';
 import { api } from '../api.ts';
-import { CounterList, EmptyRow, ErrorMessage, Loading, Notice, PageHeader, Section, StatusBadge, useAction, useConfirm, useLoad } from '../components.tsx';
+import { CounterList, DataTable, ErrorMessage, Loading, Notice, PageHeader, Section, StatusBadge, useAction, useConfirm, useLoad } from '../components.tsx';
 import { describeChange, formatBytes, formatDate, formatDuration, namesIn, triggerLabel } from '../format.ts';
 import { RunProgressPanel } from '../progress.tsx';
 import { useSession } from '../session.tsx';
@@ -102,33 +102,23 @@ export function RunPage() {
         <Section title="Held changes" description="Deactivations and deletions over the connector's deletion limit wait here for a decision.">
           <div aria-live="polite">{outcome ? <Notice kind="success">{outcome}</Notice> : null}</div>
           <ErrorMessage error={action.error} />
-          <div className="table-wrap">
-            <table>
-              <caption className="sr-only">Held changes</caption>
-              <thead>
-                <tr>
-                  <th scope="col">User</th>
-                  <th scope="col">Change</th>
-                  <th scope="col">Why</th>
-                  <th scope="col">Decision</th>
-                </tr>
-              </thead>
-              <tbody>
-                {r.held.map((h, i) => (
-                  <tr key={i}>
-                    <td>
-                      <Link to={`/directory/users/${encodeURIComponent(h.userId)}`}>{h.username ?? h.userId}</Link>
-                    </td>
-                    <td>{h.op}</td>
-                    <td>{h.reason ?? '—'}</td>
-                    <td>
-                      <StatusBadge status={h.status} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            caption="Held changes"
+            columns={['User', 'Change', 'Why', 'Decision']}
+            rows={r.held}
+            row={(h, i) => (
+              <tr key={i}>
+                <td>
+                  <Link to={`/directory/users/${encodeURIComponent(h.userId)}`}>{h.username ?? h.userId}</Link>
+                </td>
+                <td>{h.op}</td>
+                <td>{h.reason ?? '—'}</td>
+                <td>
+                  <StatusBadge status={h.status} />
+                </td>
+              </tr>
+            )}
+          />
           {canChange && waiting.length ? (
             <div className="form-actions">
               <button type="button" className="primary" onClick={() => void decide(true)} disabled={action.busy}>
@@ -142,36 +132,27 @@ export function RunPage() {
         </Section>
       ) : null}
       <Section title={`Changes made${r.changes.length >= 1000 ? ' (the first 1,000)' : ''}`}>
-        <div className="table-wrap">
-          <table>
-            <caption className="sr-only">Changes made by this run</caption>
-            <thead>
-              <tr>
-                <th scope="col">#</th>
-                <th scope="col">What</th>
-                <th scope="col">Change</th>
-              </tr>
-            </thead>
-            <tbody>
-              {r.changes.length === 0 ? <EmptyRow colSpan={3}>This run changed nothing in the directory.</EmptyRow> : null}
-              {r.changes.map((c) => (
-                <tr key={c.seq ?? c.entityId}>
-                  <td className="mono">{c.seq}</td>
-                  <td>{c.entity}</td>
-                  <td>
-                    {c.entity === 'user' ? (
-                      <Link to={`/directory/users/${encodeURIComponent(c.entityId)}`}>{describeChange(c, names)}</Link>
-                    ) : c.entity === 'group' && c.op !== 'delete' ? (
-                      <Link to={`/directory/groups/${encodeURIComponent(c.entityId)}`}>{describeChange(c, names)}</Link>
-                    ) : (
-                      describeChange(c, names)
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Changes made by this run"
+          columns={['#', 'What', 'Change']}
+          rows={r.changes}
+          empty="This run changed nothing in the directory."
+          row={(c) => (
+            <tr key={c.seq ?? c.entityId}>
+              <td className="mono">{c.seq}</td>
+              <td>{c.entity}</td>
+              <td>
+                {c.entity === 'user' ? (
+                  <Link to={`/directory/users/${encodeURIComponent(c.entityId)}`}>{describeChange(c, names)}</Link>
+                ) : c.entity === 'group' && c.op !== 'delete' ? (
+                  <Link to={`/directory/groups/${encodeURIComponent(c.entityId)}`}>{describeChange(c, names)}</Link>
+                ) : (
+                  describeChange(c, names)
+                )}
+              </td>
+            </tr>
+          )}
+        />
       </Section>
       <Section title="Log">
         {r.log.length === 0 ? <p className="muted">No log lines.</p> : null}

@@ -3,7 +3,7 @@
 import { Link, useParams } from 'react-router';
 import type { DirectoryUserDetail } from '../api.ts';
 import { api } from '../api.ts';
-import { Badge, EmptyRow, ErrorMessage, Loading, PageHeader, Section, useLoad } from '../components.tsx';
+import { Badge, DataTable, ErrorMessage, Loading, PageHeader, Section, useLoad } from '../components.tsx';
 import { describeChange, describeManagedBy, formatDate, managedByConnector } from '../format.ts';
 import { HistoryTable } from './Group.tsx';
 
@@ -80,31 +80,23 @@ export function UserPage() {
         )}
       </Section>
       <Section title="Groups" description="Each membership with what manages it: a connector (from the identity provider's groups), a default or always-assigned group rule, or a person (local).">
-        <div className="table-wrap">
-          <table>
-            <caption className="sr-only">Groups of {u.username}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Group</th>
-                <th scope="col">Managed by</th>
+        <DataTable
+          caption={`Groups of ${u.username}`}
+          columns={['Group', 'Managed by']}
+          rows={u.groups}
+          empty="In no group."
+          row={(g, i) => {
+            const c = managedByConnector(g.managedBy);
+            return (
+              <tr key={`${g.id}-${i}`}>
+                <td>
+                  <Link to={`/directory/groups/${encodeURIComponent(g.id)}`}>{g.name}</Link>
+                </td>
+                <td>{c ? <Link to={`/connectors/${encodeURIComponent(c)}/groups`}>{describeManagedBy(g.managedBy)}</Link> : describeManagedBy(g.managedBy)}</td>
               </tr>
-            </thead>
-            <tbody>
-              {u.groups.length === 0 ? <EmptyRow colSpan={2}>In no group.</EmptyRow> : null}
-              {u.groups.map((g, i) => {
-                const c = managedByConnector(g.managedBy);
-                return (
-                  <tr key={`${g.id}-${i}`}>
-                    <td>
-                      <Link to={`/directory/groups/${encodeURIComponent(g.id)}`}>{g.name}</Link>
-                    </td>
-                    <td>{c ? <Link to={`/connectors/${encodeURIComponent(c)}/groups`}>{describeManagedBy(g.managedBy)}</Link> : describeManagedBy(g.managedBy)}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          }}
+        />
       </Section>
       <Section title="History" description="The last 100 changes to this user, newest first.">
         <HistoryTable entries={u.history.map((h) => ({ ...h, text: describeChange({ entity: h.entity === 'membership' ? 'membership' : 'user', op: h.op, data: h.data }) }))} />

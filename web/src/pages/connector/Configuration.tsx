@@ -1,10 +1,11 @@
 // Configuration: the connector's name and state; for SCIM the Base URL and its tokens (create, rotate,
 // revoke); for Graph and LDAP the source settings with Test connection (and LDAP's Test user search).
 
+import type { ReactNode } from 'react';
 import { useState } from 'react';
 import type { ConnectorDetail, ScimTokenRow } from '../../api.ts';
 import { api } from '../../api.ts';
-import { Badge, CheckboxField, CopyField, EmptyRow, ErrorMessage, IssuesContext, Loading, Notice, Section, TextField, useAction, useConfirm, useLoad } from '../../components.tsx';
+import { ACTIONS_COLUMN, Badge, CheckboxField, CopyField, DataTable, ErrorMessage, IssuesContext, Loading, Notice, Section, TextField, useAction, useConfirm, useLoad } from '../../components.tsx';
 import { formatDate } from '../../format.ts';
 import type { SecretDraft, SourceDraft } from '../../forms/source.tsx';
 import { ConnectionTestPanel, draftFrom, GRAPH_SECRETS, GraphSourceFields, LDAP_SECRETS, LdapSourceFields, secretsSet, sourceBody, UserSearchPanel } from '../../forms/source.tsx';
@@ -90,6 +91,27 @@ export function NewTokenNotice({ token, what }: { token: string; what: string })
   );
 }
 
+/** Bearer tokens (SCIM or API): label, created, state; `scope` adds a column, `actions` a cell of buttons for live tokens. */
+export function TokenTable<T extends ScimTokenRow>({ caption, tokens, empty, scope, actions }: { caption: string; tokens: T[]; empty: string; scope?: (t: T) => ReactNode; actions?: ((t: T) => ReactNode) | undefined }) {
+  return (
+    <DataTable
+      caption={caption}
+      columns={['Label', scope ? 'Scope' : null, 'Created', 'State', actions ? ACTIONS_COLUMN : null]}
+      rows={tokens}
+      empty={empty}
+      row={(t) => (
+        <tr key={t.id}>
+          <td>{t.label || <span className="muted">(no label)</span>}</td>
+          {scope ? <td>{scope(t)}</td> : null}
+          <td>{formatDate(t.createdAt)}</td>
+          <td>{t.revokedAt ? <Badge>revoked {formatDate(t.revokedAt)}</Badge> : <Badge tone="good">active</Badge>}</td>
+          {actions ? <td className="row-actions">{!t.revokedAt ? actions(t) : null}</td> : null}
+        </tr>
+      )}
+    />
+  );
+}
+
 function ScimSection({ connector }: { connector: ConnectorDetail }) {
   const { canChange } = useSession();
   const path = `/connectors/${encodeURIComponent(connector.id)}/tokens`;
@@ -153,47 +175,25 @@ function ScimSection({ connector }: { connector: ConnectorDetail }) {
           </>
         ) : null}
         {tokens.data ? (
-          <div className="table-wrap">
-            <table>
-              <caption className="sr-only">SCIM tokens</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Label</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">State</th>
-                  {canChange ? (
-                    <th scope="col">
-                      <span className="sr-only">Actions</span>
-                    </th>
-                  ) : null}
-                </tr>
-              </thead>
-              <tbody>
-                {tokens.data.tokens.length === 0 ? <EmptyRow colSpan={canChange ? 4 : 3}>No tokens: the identity provider cannot connect.</EmptyRow> : null}
-                {tokens.data.tokens.map((t) => (
-                  <tr key={t.id}>
-                    <td>{t.label || <span className="muted">(no label)</span>}</td>
-                    <td>{formatDate(t.createdAt)}</td>
-                    <td>{t.revokedAt ? <Badge tone="neutral">revoked {formatDate(t.revokedAt)}</Badge> : <Badge tone="good">active</Badge>}</td>
-                    {canChange ? (
-                      <td className="row-actions">
-                        {!t.revokedAt ? (
-                          <>
-                            <button type="button" className="small" onClick={() => void rotate(t)} disabled={action.busy} aria-label={`Rotate token ${t.label}`}>
-                              Rotate token
-                            </button>
-                            <button type="button" className="small danger-outline" onClick={() => void revoke(t)} disabled={action.busy} aria-label={`Revoke token ${t.label}`}>
-                              Revoke
-                            </button>
-                          </>
-                        ) : null}
-                      </td>
-                    ) : null}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <TokenTable
+            caption="SCIM tokens"
+            tokens={tokens.data.tokens}
+            empty="No tokens: the identity provider cannot connect."
+            actions={
+              canChange
+                ? (t) => (
+                    <>
+                      <button type="button" className="small" onClick={() => void rotate(t)} disabled={action.busy} aria-label={`Rotate token ${t.label}`}>
+                        Rotate token
+                      </button>
+                      <button type="button" className="small danger-outline" onClick={() => void revoke(t)} disabled={action.busy} aria-label={`Revoke token ${t.label}`}>
+                        Revoke
+                      </button>
+                    </>
+                  )
+                : undefined
+            }
+          />
         ) : tokens.loading ? (
           <Loading />
         ) : null}

@@ -5,7 +5,7 @@ import { useState } from 'react';
 import { Link } from 'react-router';
 import type { PassReport, SettingsIssue } from '../../api.ts';
 import { ApiError, api, errorMessage } from '../../api.ts';
-import { CounterList, EmptyRow, ErrorMessage, Notice } from '../../components.tsx';
+import { CounterList, DataTable, ErrorMessage, Notice } from '../../components.tsx';
 import { describeChange, formatNumber, namesIn } from '../../format.ts';
 import { useSession } from '../../session.tsx';
 import type { SettingsDraft } from '../Connector.tsx';
@@ -102,24 +102,18 @@ export function PreviewTab({ settings, connectorId }: { settings: SettingsDraft;
           {held.length ? (
             <section className="card" aria-labelledby="plan-held">
               <h2 id="plan-held">Held by the deletion limit</h2>
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">User</th>
-                    <th scope="col">Change</th>
-                    <th scope="col">Why</th>
+              <DataTable
+                wrap={false}
+                columns={['User', 'Change', 'Why']}
+                rows={held}
+                row={(h, i) => (
+                  <tr key={i}>
+                    <td>{h.username}</td>
+                    <td>{h.op}</td>
+                    <td>{h.reason}</td>
                   </tr>
-                </thead>
-                <tbody>
-                  {held.map((h, i) => (
-                    <tr key={i}>
-                      <td>{h.username}</td>
-                      <td>{h.op}</td>
-                      <td>{h.reason}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                )}
+              />
             </section>
           ) : null}
           {plan.seats.length || plan.merges.length ? (
@@ -139,26 +133,18 @@ export function PreviewTab({ settings, connectorId }: { settings: SettingsDraft;
           ) : null}
           <section className="card" aria-labelledby="plan-changes">
             <h2 id="plan-changes">Changes{plan.changes.length < plan.totalChanges ? ` (the first ${formatNumber(plan.changes.length)})` : ''}</h2>
-            <div className="table-wrap">
-              <table>
-                <caption className="sr-only">Planned changes</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">What</th>
-                    <th scope="col">Change</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {plan.changes.length === 0 ? <EmptyRow colSpan={2}>No changes.</EmptyRow> : null}
-                  {plan.changes.map((c, i) => (
-                    <tr key={i}>
-                      <td>{c.entity}</td>
-                      <td>{describeChange(c, names)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <DataTable
+              caption="Planned changes"
+              columns={['What', 'Change']}
+              rows={plan.changes}
+              empty="No changes."
+              row={(c, i) => (
+                <tr key={i}>
+                  <td>{c.entity}</td>
+                  <td>{describeChange(c, names)}</td>
+                </tr>
+              )}
+            />
           </section>
           {plan.log.length ? (
             <section className="card" aria-labelledby="plan-log">

@@ -3,7 +3,7 @@
 import { useState } from 'react';
 import type { AccountRow, Role } from '../../api.ts';
 import { api } from '../../api.ts';
-import { Badge, EmptyRow, ErrorMessage, Loading, Notice, Section, SelectField, TextField, useAction, useConfirm, useLoad } from '../../components.tsx';
+import { ACTIONS_COLUMN, Badge, DataTable, ErrorMessage, Loading, Notice, Section, SelectField, TextField, useAction, useConfirm, useLoad } from '../../components.tsx';
 import { formatDate } from '../../format.ts';
 import { useSession } from '../../session.tsx';
 
@@ -76,77 +76,63 @@ export function AccountsSettings() {
         <div aria-live="polite">{note ? <Notice kind="success">{note}</Notice> : null}</div>
         <ErrorMessage error={accounts.error || action.error} />
         {accounts.data ? (
-          <div className="table-wrap">
-            <table>
-              <caption className="sr-only">Accounts</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Username</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Last sign-in</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">
-                    <span className="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {accounts.data.accounts.length === 0 ? <EmptyRow colSpan={6}>No accounts.</EmptyRow> : null}
-                {accounts.data.accounts.map((a) => (
-                  <tr key={a.id}>
-                    <td>
-                      {a.username}
-                      {a.id === me.id ? <span className="sub"> (you)</span> : null}
-                    </td>
-                    <td>
-                      <label className="sr-only" htmlFor={`role-${a.id}`}>
-                        Role of {a.username}
-                      </label>
-                      <select id={`role-${a.id}`} value={a.role} disabled={action.busy || a.id === me.id} onChange={(e) => void change(a, { role: e.target.value }, `${a.username} is now ${e.target.value === 'administrator' ? 'an administrator' : 'an auditor'}.`)}>
-                        {ROLES.map(([v, l]) => (
-                          <option key={v} value={v}>
-                            {l}
-                          </option>
-                        ))}
-                      </select>
-                    </td>
-                    <td>
-                      {a.disabled ? <Badge tone="warn">disabled</Badge> : <Badge tone="good">active</Badge>} {a.locked ? <Badge tone="bad">locked</Badge> : null}
-                    </td>
-                    <td>{formatDate(a.lastLoginAt)}</td>
-                    <td>{formatDate(a.createdAt)}</td>
-                    <td className="row-actions">
-                      {a.locked ? (
-                        <button type="button" className="small" onClick={() => void unlock(a)} disabled={action.busy} aria-label={`Unlock ${a.username}`}>
-                          Unlock
-                        </button>
-                      ) : null}
-                      <button type="button" className="small" onClick={() => setPasswordFor(a)} disabled={action.busy} aria-label={`Set a password for ${a.username}`}>
-                        Set password
+          <DataTable
+            caption="Accounts"
+            columns={['Username', 'Role', 'State', 'Last sign-in', 'Created', ACTIONS_COLUMN]}
+            rows={accounts.data.accounts}
+            empty="No accounts."
+            row={(a) => (
+              <tr key={a.id}>
+                <td>
+                  {a.username}
+                  {a.id === me.id ? <span className="sub"> (you)</span> : null}
+                </td>
+                <td>
+                  <label className="sr-only" htmlFor={`role-${a.id}`}>
+                    Role of {a.username}
+                  </label>
+                  <select id={`role-${a.id}`} value={a.role} disabled={action.busy || a.id === me.id} onChange={(e) => void change(a, { role: e.target.value }, `${a.username} is now ${e.target.value === 'administrator' ? 'an administrator' : 'an auditor'}.`)}>
+                    {ROLES.map(([v, l]) => (
+                      <option key={v} value={v}>
+                        {l}
+                      </option>
+                    ))}
+                  </select>
+                </td>
+                <td>
+                  {a.disabled ? <Badge tone="warn">disabled</Badge> : <Badge tone="good">active</Badge>} {a.locked ? <Badge tone="bad">locked</Badge> : null}
+                </td>
+                <td>{formatDate(a.lastLoginAt)}</td>
+                <td>{formatDate(a.createdAt)}</td>
+                <td className="row-actions">
+                  {a.locked ? (
+                    <button type="button" className="small" onClick={() => void unlock(a)} disabled={action.busy} aria-label={`Unlock ${a.username}`}>
+                      Unlock
+                    </button>
+                  ) : null}
+                  <button type="button" className="small" onClick={() => setPasswordFor(a)} disabled={action.busy} aria-label={`Set a password for ${a.username}`}>
+                    Set password
+                  </button>
+                  {a.id !== me.id ? (
+                    <>
+                      <button
+                        type="button"
+                        className="small"
+                        onClick={() => void change(a, { disabled: !a.disabled }, `The account ${a.username} is ${a.disabled ? 'enabled' : 'disabled'}.`)}
+                        disabled={action.busy}
+                        aria-label={`${a.disabled ? 'Enable' : 'Disable'} ${a.username}`}
+                      >
+                        {a.disabled ? 'Enable' : 'Disable'}
                       </button>
-                      {a.id !== me.id ? (
-                        <>
-                          <button
-                            type="button"
-                            className="small"
-                            onClick={() => void change(a, { disabled: !a.disabled }, `The account ${a.username} is ${a.disabled ? 'enabled' : 'disabled'}.`)}
-                            disabled={action.busy}
-                            aria-label={`${a.disabled ? 'Enable' : 'Disable'} ${a.username}`}
-                          >
-                            {a.disabled ? 'Enable' : 'Disable'}
-                          </button>
-                          <button type="button" className="small danger-outline" onClick={() => void remove(a)} disabled={action.busy} aria-label={`Delete ${a.username}`}>
-                            Delete
-                          </button>
-                        </>
-                      ) : null}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+                      <button type="button" className="small danger-outline" onClick={() => void remove(a)} disabled={action.busy} aria-label={`Delete ${a.username}`}>
+                        Delete
+                      </button>
+                    </>
+                  ) : null}
+                </td>
+              </tr>
+            )}
+          />
         ) : (
           <Loading />
         )}

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'react';
 import type { AlertRow, AlertSettings } from '../../api.ts';
 import { api } from '../../api.ts';
-import { CheckboxField, EmptyRow, ErrorMessage, IssuesContext, LinesField, Loading, Notice, NumberField, Section, SelectField, TextArea, TextField, useAction, useLoad } from '../../components.tsx';
+import { CheckboxField, DataTable, ErrorMessage, IssuesContext, LinesField, Loading, Notice, NumberField, Section, SelectField, TextArea, TextField, useAction, useLoad } from '../../components.tsx';
 import { formatDate } from '../../format.ts';
 import { useSession } from '../../session.tsx';
 
@@ -168,37 +168,26 @@ export function AlertsSettings() {
       <Section title="Alerts sent">
         <ErrorMessage error={history.error} />
         {history.data ? (
-          <div className="table-wrap">
-            <table>
-              <caption className="sr-only">Alerts sent</caption>
-              <thead>
-                <tr>
-                  <th scope="col">When</th>
-                  <th scope="col">Kind</th>
-                  <th scope="col">Connector</th>
-                  <th scope="col">Subject</th>
-                  <th scope="col">Delivered</th>
-                </tr>
-              </thead>
-              <tbody>
-                {history.data.alerts.length === 0 ? <EmptyRow colSpan={5}>No alerts yet.</EmptyRow> : null}
-                {history.data.alerts.map((a) => (
-                  <tr key={a.seq}>
-                    <td className="nowrap">{formatDate(a.at)}</td>
-                    <td>{a.kind}</td>
-                    <td>{a.connectorId ?? '—'}</td>
-                    <td>
-                      <details>
-                        <summary>{a.subject}</summary>
-                        <p>{a.message}</p>
-                      </details>
-                    </td>
-                    <td>{a.deliveredAt ? formatDate(a.deliveredAt) : 'not yet'}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            caption="Alerts sent"
+            columns={['When', 'Kind', 'Connector', 'Subject', 'Delivered']}
+            rows={history.data.alerts}
+            empty="No alerts yet."
+            row={(a) => (
+              <tr key={a.seq}>
+                <td className="nowrap">{formatDate(a.at)}</td>
+                <td>{a.kind}</td>
+                <td>{a.connectorId ?? '—'}</td>
+                <td>
+                  <details>
+                    <summary>{a.subject}</summary>
+                    <p>{a.message}</p>
+                  </details>
+                </td>
+                <td>{a.deliveredAt ? formatDate(a.deliveredAt) : 'not yet'}</td>
+              </tr>
+            )}
+          />
         ) : (
           <Loading />
         )}

@@ -3,10 +3,9 @@
 import { useState } from 'react';
 import type { AdminTokenRow, TokenScope } from '../../api.ts';
 import { api } from '../../api.ts';
-import { Badge, EmptyRow, ErrorMessage, Loading, Notice, Section, SelectField, TextField, useAction, useConfirm, useLoad } from '../../components.tsx';
-import { formatDate } from '../../format.ts';
+import { ErrorMessage, Loading, Notice, Section, SelectField, TextField, useAction, useConfirm, useLoad } from '../../components.tsx';
 import { useSession } from '../../session.tsx';
-import { NewTokenNotice } from '../connector/Configuration.tsx';
+import { NewTokenNotice, TokenTable } from '../connector/Configuration.tsx';
 
 const SCOPES: readonly (readonly [TokenScope, string])[] = [
   ['admin', 'Administrator: everything'],
@@ -50,44 +49,21 @@ export function ApiTokensSettings() {
           </>
         ) : null}
         {tokens.data ? (
-          <div className="table-wrap">
-            <table>
-              <caption className="sr-only">API tokens</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Label</th>
-                  <th scope="col">Scope</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">State</th>
-                  {canChange ? (
-                    <th scope="col">
-                      <span className="sr-only">Actions</span>
-                    </th>
-                  ) : null}
-                </tr>
-              </thead>
-              <tbody>
-                {tokens.data.tokens.length === 0 ? <EmptyRow colSpan={canChange ? 5 : 4}>No API tokens.</EmptyRow> : null}
-                {tokens.data.tokens.map((t) => (
-                  <tr key={t.id}>
-                    <td>{t.label || <span className="muted">(no label)</span>}</td>
-                    <td>{SCOPES.find(([s]) => s === t.scope)?.[1] ?? t.scope}</td>
-                    <td>{formatDate(t.createdAt)}</td>
-                    <td>{t.revokedAt ? <Badge>revoked {formatDate(t.revokedAt)}</Badge> : <Badge tone="good">active</Badge>}</td>
-                    {canChange ? (
-                      <td className="row-actions">
-                        {!t.revokedAt ? (
-                          <button type="button" className="small danger-outline" onClick={() => void revoke(t)} disabled={action.busy} aria-label={`Revoke API token ${t.label}`}>
-                            Revoke
-                          </button>
-                        ) : null}
-                      </td>
-                    ) : null}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <TokenTable
+            caption="API tokens"
+            tokens={tokens.data.tokens}
+            empty="No API tokens."
+            scope={(t) => SCOPES.find(([s]) => s === t.scope)?.[1] ?? t.scope}
+            actions={
+              canChange
+                ? (t) => (
+                    <button type="button" className="small danger-outline" onClick={() => void revoke(t)} disabled={action.busy} aria-label={`Revoke API token ${t.label}`}>
+                      Revoke
+                    </button>
+                  )
+                : undefined
+            }
+          />
         ) : (
           <Loading />
         )}
