@@ -345,3 +345,51 @@ describe('the access policy', () => {
     expect(decideAccess({ kind: 'token', scope: 'admin' }, 'POST /api/accounts').allow).toBe(true);
   });
 });
+
+describe('every change the API offers', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('sqlite');
+    await server.service.accounts.create({ username: 'admin', password: ADMIN_PASSWORD, role: 'administrator' }, 'test');
+    await server.service.accounts.create({ username: 'reader', password: 'reading is all I do', role: 'auditor' }, 'test');
+  });
+  afterAll(async () => server.close());
+
+  async function session(username: string, password: string): Promise<{ cookie: string; csrf: string }> {
+    const res = await fetch(`${server.origin}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+    return { cookie: res.headers.get('set-cookie')!.split(';')[0]!, csrf: ((await res.json()) as { csrfToken: string }).csrfToken };
+  }
+
+  /** Every operation of the OpenAPI document that is not a read, with its path parameters filled in. */
+  async function changes(): Promise<{ method: string; path: string; route: string }[]> {
+    const { openApiDocument } = await import('../../src/admin/openapi.ts');
+    const out: { method: string; path: string; route: string }[] = [];
+    for (const [path, item] of Object.entries(openApiDocument.paths)) {
+      for (const method of ['post', 'put', 'patch', 'delete'] as const) {
+        if (!item[method]) continue;
+        out.push({ method: method.toUpperCase(), path: path.replace(/\{[^}]+\}/g, 'x'), route: `${method.toUpperCase()} ${path.replace(/\{([^}]+)\}/g, ':$1')}` });
+      }
+    }
+    return out;
+  }
+
+  it('refuses each one made with the session cookie but without the CSRF token, and each one an auditor may not make', async () => {
+    const list = await changes();
+    expect(list.length).toBeGreaterThan(20);
+    const admin = await session('admin', ADMIN_PASSWORD);
+    const reader = await session('reader', 'reading is all I do');
+    const { decideAccess } = await import('../../src/admin/access.ts');
+    for (const { method, path, route } of list) {
+      if (route === 'POST /api/session') continue; // logging in: no session yet
+      const res = await fetch(`${server.origin}${path}`, { method, headers: { cookie: admin.cookie, 'content-type': 'application/json' }, body: '{}' });
+      expect([route, res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([route, 403, 'csrf_failed']);
+      if (!decideAccess({ kind: 'session', role: 'auditor', mustChangePassword: false }, route).allow) {
+        const asAuditor = await fetch(`${server.origin}${path}`, { method, headers: { cookie: reader.cookie, 'x-csrf-token': reader.csrf, 'content-type': 'application/json' }, body: '{}' });
+        expect([route, asAuditor.status]).toEqual([route, 403]);
+      }
+    }
+    // nothing was changed by any of them
+    const changed = await server.service.db.kysely.selectFrom('audit_log').select(['actor', 'action']).where('actor', '!=', 'test').execute();
+    expect(changed.map((a) => a.action)).toEqual(['session.login', 'session.login']);
+  });
+});
