@@ -1127,8 +1127,12 @@ const paths: Record<string, PathItemObject> = {
       operationId: 'listAudit',
       summary: 'The audit log, newest first',
       tags: ['audit'],
-      parameters: [{ name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } }],
-      responses: { '200': ok('The entries.', obj({ entries: { type: 'array', items: schema('AuditEntry') } })), ...guarded },
+      parameters: [
+        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+        { name: 'search', in: 'query', description: 'a part of the actor, action or target (case-insensitive)', schema: { type: 'string', maxLength: 200 } },
+        { name: 'before', in: 'query', description: 'only entries older than the one with this seq (the next page: the last seq of this one)', schema: { type: 'integer' } },
+      ],
+      responses: { '200': ok('The entries.', obj({ entries: { type: 'array', items: schema('AuditEntry') } })), '400': error('`invalid_limit`, `invalid_search`, `invalid_before`'), ...guarded },
     },
   },
 };

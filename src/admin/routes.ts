@@ -578,9 +578,21 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     return reply.code(201).send(userJson((await db.kysely.selectFrom('directory_users').selectAll().where('id', '=', id).executeTakeFirst())!));
   });
 
+  /** The audit log, newest first; `search`: a part of the actor, action or target; `before`: older than that entry (paging). */
   app.get('/audit', async (req) => {
     const q = req.query as Record<string, string | undefined>;
-    const rows = await db.kysely.selectFrom('audit_log').selectAll().orderBy('seq', 'desc').limit(limitParam(q.limit, 100, 1000)).execute();
+    let query = db.kysely.selectFrom('audit_log').selectAll().orderBy('seq', 'desc').limit(limitParam(q.limit, 100, 1000));
+    if (q.before !== undefined && q.before !== '') {
+      if (!/^\d{1,15}$/.test(q.before)) throw new ApiError(400, 'invalid_before', "'before' must be the seq of an entry (a whole number)");
+      query = query.where('seq', '<', Number(q.before));
+    }
+    if (q.search) {
+      if (q.search.length > 200) throw new ApiError(400, 'invalid_search', "'search' must be at most 200 characters");
+      const find = sql`${db.dialect === 'sqlite' ? sql`instr` : sql`strpos`}`;
+      const needle = q.search.toLowerCase();
+      query = query.where(sql<boolean>`(${find}(lower(actor), ${needle}) > 0 OR ${find}(lower(action), ${needle}) > 0 OR ${find}(lower(target), ${needle}) > 0)`);
+    }
+    const rows = await query.execute();
     return { entries: rows.map((r) => ({ seq: Number(r.seq), at: r.at, actor: r.actor, action: r.action, target: r.target, details: JSON.parse(r.details) })) };
   });
 }

@@ -133,4 +133,19 @@ describe.each(['sqlite', 'postgres'] as const)('admin API on %s', (dialect) => {
     expect(actions).toEqual(expect.arrayContaining(['settings.update', 'run.approve', 'user.create']));
     expect(actions.filter((a) => a === 'settings.update').length).toBe(4);
   });
+
+  it('searches the whole audit log and pages through it', async () => {
+    for (let i = 0; i < 5; i++) await api('/connectors', { method: 'POST', body: { name: `Audit search ${i}`, kind: 'scim', id: `audit-search-${i}` } });
+    const found = await api('/audit?search=AUDIT-SEARCH&limit=3');
+    expect(found.status).toBe(200);
+    expect(found.body.entries).toHaveLength(3);
+    expect(found.body.entries.every((e: { target: string }) => e.target.startsWith('audit-search-'))).toBe(true);
+    const next = await api(`/audit?search=audit-search&limit=100&before=${found.body.entries[2].seq}`);
+    const all = await api('/audit?search=audit-search&limit=100');
+    expect([...found.body.entries, ...next.body.entries].map((e: { seq: number }) => e.seq)).toEqual(all.body.entries.map((e: { seq: number }) => e.seq));
+    expect(all.body.entries.map((e: { action: string }) => e.action)).toEqual(expect.arrayContaining(['connector.create', 'token.create']));
+    expect((await api('/audit?search=no-such-thing-at-all')).body.entries).toEqual([]);
+    expect((await api('/audit?before=abc')).status).toBe(400);
+    expect((await api(`/audit?search=${'x'.repeat(201)}`)).status).toBe(400);
+  });
 });

@@ -23,9 +23,10 @@ function describeDetails(details: unknown): { text: string; nested: boolean } {
 
 export function AuditPage() {
   const [limit, setLimit] = useState<'100' | '500' | '1000'>('100');
-  const audit = useLoad((signal) => api.get<{ entries: AuditEntry[] }>('/audit', { limit }, signal), [limit]);
   const [filter, setFilter] = useState('');
-  const shown = (audit.data?.entries ?? []).filter((e) => !filter || `${e.actor} ${e.action} ${e.target ?? ''}`.toLowerCase().includes(filter.toLowerCase()));
+  // the service searches the whole log, not only the entries shown
+  const audit = useLoad((signal) => api.get<{ entries: AuditEntry[] }>('/audit', { limit, ...(filter.trim() ? { search: filter.trim() } : {}) }, signal), [limit, filter]);
+  const shown = audit.data?.entries ?? [];
   return (
     <>
       <PageHeader title="Audit log">
