@@ -369,8 +369,10 @@ export async function migrateToLatest(db: Db): Promise<void> {
     if (!error) return;
     const code = (error as { code?: string }).code;
     // SQLite: another process may hold the write lock for a moment. PostgreSQL: Kysely's introspection
-    // reads every schema's tables, and fails (3F000) when another schema is dropped meanwhile.
-    const transient = code?.startsWith('SQLITE_BUSY') || code === '3F000' || code === '42P01';
+    // reads every schema's tables, and fails (3F000, or XX000 "cache lookup failed for namespace") when
+    // another schema is dropped meanwhile; the migrations run in a transaction, so trying again is safe.
+    const catalogRace = code === 'XX000' && /cache lookup failed/.test((error as Error).message);
+    const transient = code?.startsWith('SQLITE_BUSY') || code === '3F000' || code === '42P01' || catalogRace;
     if (!transient || attempt >= 20) throw error;
     await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
   }
