@@ -231,6 +231,7 @@ const schemas: Record<string, SchemaObject> = {
           source: schema('SourceSettings'),
           currentRun: { type: ['string', 'null'], description: 'pull connectors: the id of the run reading or reconciling now' },
           scimBaseUrl: { type: 'string', description: 'SCIM connectors: the Base URL (PUBLIC_BASE_URL, else the address of the request)' },
+          settingsVersion: { type: 'string', description: "the settings' version, to send as `If-Match` when saving them" },
         },
         ['settings'],
       ),
@@ -587,8 +588,9 @@ const runPath = { parameters: [parameter('RunId')] };
 
 const sourceBody = body(schema('SourceSettings'));
 const settingsResponses = {
-  '200': ok('Saved and re-evaluated: the settings and what the re-evaluation did.', obj({ settings: schema('ConnectorSettings'), reevaluation: schema('PassReport') })),
-  '202': ok('`?wait=false`: saved; the re-evaluation goes on.', obj({ settings: schema('ConnectorSettings'), reevaluation: { const: 'started' } })),
+  '200': ok('Saved and re-evaluated: the settings, their new version and what the re-evaluation did.', obj({ settings: schema('ConnectorSettings'), settingsVersion: str, reevaluation: schema('PassReport') })),
+  '202': ok('`?wait=false`: saved; the re-evaluation goes on.', obj({ settings: schema('ConnectorSettings'), settingsVersion: str, reevaluation: { const: 'started' } })),
+  '412': error('`settings_changed`: someone saved the settings after the version named in `If-Match`; nothing was saved'),
   '400': error(`\`invalid_settings\` (details: every problem with its path); ${invalidBody}`),
   '404': response('NotFound'),
   ...guarded,
@@ -763,14 +765,14 @@ const paths: Record<string, PathItemObject> = {
       operationId: 'getSettings',
       summary: "A connector's settings (its rules)",
       tags: ['settings'],
-      responses: { '200': ok('The settings.', schema('ConnectorSettings')), '404': response('NotFound'), ...guarded },
+      responses: { '200': ok('The settings; the `ETag` header is their version, for `If-Match` when saving.', schema('ConnectorSettings')), '404': response('NotFound'), ...guarded },
     },
     put: {
       operationId: 'replaceSettings',
       summary: 'Replace the settings, then re-evaluate',
       description: 'The whole document; defaults fill gaps. Changing a rule re-evaluates the directory from the mirror, without asking the provider again.',
       tags: ['settings'],
-      parameters: [parameter('Wait')],
+      parameters: [parameter('Wait'), parameter('IfMatch')],
       requestBody: body(schema('ConnectorSettingsInput')),
       responses: settingsResponses,
     },
@@ -779,7 +781,7 @@ const paths: Record<string, PathItemObject> = {
       summary: 'Update part of the settings, then re-evaluate',
       description: 'Merged into the stored settings, then validated whole.',
       tags: ['settings'],
-      parameters: [parameter('Wait')],
+      parameters: [parameter('Wait'), parameter('IfMatch')],
       requestBody: body(schema('ConnectorSettingsInput')),
       responses: settingsResponses,
     },
@@ -1184,6 +1186,12 @@ export const openApiDocument: OpenApiDocument = {
       ConnectorId: { name: 'id', in: 'path', required: true, description: 'the connector id', schema: str },
       RunId: { name: 'id', in: 'path', required: true, description: 'the run id', schema: str },
       UserId: { name: 'id', in: 'path', required: true, description: 'the directory user id', schema: str },
+      IfMatch: {
+        name: 'If-Match',
+        in: 'header',
+        description: "the settings' version the change was made on (`ETag` of GET …/settings, or `settingsVersion`): if someone saved meanwhile, the answer is 412 and nothing is saved. Without it a PUT replaces what is there, and a PATCH is merged into what is there at the moment of saving",
+        schema: { type: 'string' },
+      },
       Wait: {
         name: 'wait',
         in: 'query',

@@ -13,10 +13,10 @@ import { isUniqueViolation, now } from '../store/db.ts';
 import type { ConnectorStore } from '../store/connectors.ts';
 import { audit } from '../store/connectors.ts';
 import type { PassReport, Reconciler } from '../sync/reconciler.ts';
-import { ConflictError, loadSettings, NotFoundError } from '../sync/reconciler.ts';
+import { ConflictError, loadSettings, NotFoundError, settingsFromText } from '../sync/reconciler.ts';
 import type { AuthOptions } from './auth.ts';
 import { authenticate, authRoutes } from './auth.ts';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ConnectorKind } from '../store/connectors.ts';
 import type { SecretBox } from '../store/secrets.ts';
 import { SecretError } from '../store/secrets.ts';
@@ -86,6 +86,11 @@ async function nameMemberships<T extends { entity: string; data: unknown }>(db: 
     m.data = { ...m.data, ...(username && !m.data.username ? { username } : {}), ...(groupName && !m.data.groupName ? { groupName } : {}) };
   }
   return entries;
+}
+
+/** A version of stored settings for `ETag` / `If-Match`: the start of the SHA-256 of their text. */
+function settingsVersion(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 20);
 }
 
 export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions): Promise<void> {
@@ -197,7 +202,8 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
   app.get('/connectors/:id', async (req) => {
     const c = await connectorOr404((req.params as { id: string }).id);
     const source = isPullKind(c.kind) ? redactSource(c.kind, (await connectors.getSource(c.id)) ?? {}) : undefined;
-    return { ...c, settings: await loadSettings(db, c.id), ...(source ? { source, currentRun: await runner.currentRun(c.id) } : {}), ...(c.kind === 'scim' ? { scimBaseUrl: scimBaseUrl(req, c.id) } : {}) };
+    const stored = await storedSettings(c.id);
+    return { ...c, settings: settingsFromText(stored.text, c.id), settingsVersion: stored.version, ...(source ? { source, currentRun: await runner.currentRun(c.id) } : {}), ...(c.kind === 'scim' ? { scimBaseUrl: scimBaseUrl(req, c.id) } : {}) };
   });
 
   /** A new connector. SCIM: its first token is in the answer, once. Graph: the source settings are checked and sealed. */
@@ -279,28 +285,56 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     return result;
   });
 
-  app.get('/connectors/:id/settings', async (req) => {
+  /** The stored settings' text, and its version (what `If-Match` names). */
+  async function storedSettings(id: string): Promise<{ text: string; version: string }> {
+    const row = await db.kysely.selectFrom('connectors').select('settings').where('id', '=', id).executeTakeFirstOrThrow();
+    return { text: row.settings, version: settingsVersion(row.settings) };
+  }
+
+  app.get('/connectors/:id/settings', async (req, reply) => {
     const c = await connectorOr404((req.params as { id: string }).id);
-    return loadSettings(db, c.id);
+    const stored = await storedSettings(c.id);
+    reply.header('etag', `"${stored.version}"`);
+    return settingsFromText(stored.text, c.id);
   });
 
-  /** Save settings (PUT: the whole document, defaults fill gaps; PATCH: a partial update) and re-evaluate. */
+  /**
+   * Save settings (PUT: the whole document, defaults fill gaps; PATCH: a partial update) and re-evaluate.
+   * The write is a compare-and-swap on the stored text: with `If-Match` (the version the administrator
+   * loaded) a save made meanwhile by someone else is a 412, not silently overwritten; without it, a PATCH
+   * is applied again to what is there now, so two PATCHes of different fields both take effect.
+   */
   async function saveSettings(req: FastifyRequest, reply: FastifyReply, partial: boolean) {
     const c = await connectorOr404((req.params as { id: string }).id);
-    const current = await loadSettings(db, c.id);
-    const next: ConnectorSettings = partial ? settingsPatch(current, body(req)) : validateSettings(body(req));
-    await db.transaction(async (trx) => {
-      await trx.updateTable('connectors').set({ settings: JSON.stringify(next), updated_at: now() }).where('id', '=', c.id).execute();
-      await audit(trx, req.actor!, 'settings.update', c.id, { before: current, after: next });
-    });
+    const ifMatch = req.headers['if-match'];
+    const expected = typeof ifMatch === 'string' && ifMatch.trim() !== '*' ? ifMatch.trim().replace(/^W\//, '').replace(/^"|"$/g, '') : undefined;
+    const conflict = () => new ApiError(412, 'settings_changed', 'someone saved these settings after you loaded them; reload to see their change, then make yours again');
+    const input = body(req);
+    let next: ConnectorSettings | undefined;
+    for (let attempt = 0; !next; attempt++) {
+      const stored = await storedSettings(c.id);
+      if (expected !== undefined && expected !== stored.version) throw conflict();
+      const current = settingsFromText(stored.text, c.id);
+      const candidate: ConnectorSettings = partial ? settingsPatch(current, input) : validateSettings(input);
+      const swapped = await db.transaction(async (trx) => {
+        const res = await trx.updateTable('connectors').set({ settings: JSON.stringify(candidate), updated_at: now() }).where('id', '=', c.id).where('settings', '=', stored.text).executeTakeFirst();
+        if (Number(res.numUpdatedRows) === 0) return false;
+        await audit(trx, req.actor!, 'settings.update', c.id, { before: current, after: candidate });
+        return true;
+      });
+      if (swapped) next = candidate;
+      else if (expected !== undefined || attempt >= 10) throw conflict();
+    }
+    const version = settingsVersion(JSON.stringify(next));
+    reply.header('etag', `"${version}"`);
     // Changing a rule re-evaluates the directory from the mirror, without asking the provider again.
     const run = reconciler.fullPass(c.id, 'settings-change', next);
     if (!wait(req)) {
       run.catch((e) => req.log.error({ err: e }, 're-evaluation after a settings change failed'));
-      return reply.code(202).send({ settings: next, reevaluation: 'started' });
+      return reply.code(202).send({ settings: next, settingsVersion: version, reevaluation: 'started' });
     }
     try {
-      return { settings: next, reevaluation: summarise(await run, 100) };
+      return { settings: next, settingsVersion: version, reevaluation: summarise(await run, 100) };
     } catch (e) {
       // the settings are saved: say so, rather than the generic "nothing was changed"
       req.log.error({ err: e }, 're-evaluation after a settings change failed');

@@ -482,7 +482,11 @@ const validatedSettings = new Map<string, ConnectorSettings>();
 /** A connector's stored settings, validated; a stored value that no longer validates falls back to defaults. */
 export async function loadSettings(db: Db, connectorId: string, log: NonNullable<ReconcilerOptions['log']> = () => {}): Promise<ConnectorSettings> {
   const row = await db.kysely.selectFrom('connectors').select('settings').where('id', '=', connectorId).executeTakeFirst();
-  const text = row?.settings ?? '{}';
+  return settingsFromText(row?.settings ?? '{}', connectorId, log);
+}
+
+/** A connector's settings from their stored text; the defaults (and an error logged) when it is not valid. */
+export function settingsFromText(text: string, connectorId: string, log: NonNullable<ReconcilerOptions['log']> = () => {}): ConnectorSettings {
   // Validated once per stored text: the reconciler asks on every batch. The same object is handed out
   // again, which also keeps the rules' per-settings caches (regexes, compiled paths) warm.
   const cached = validatedSettings.get(text);

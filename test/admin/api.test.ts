@@ -148,4 +148,34 @@ describe.each(['sqlite', 'postgres'] as const)('admin API on %s', (dialect) => {
     expect((await api('/audit?before=abc')).status).toBe(400);
     expect((await api(`/audit?search=${'x'.repeat(201)}`)).status).toBe(400);
   });
+
+  it("refuses a settings save made on a version someone else has changed since (If-Match), and merges concurrent partial updates", async () => {
+    const raw = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+      const res = await fetch(`${server.origin}/api${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      return { status: res.status, etag: res.headers.get('etag'), body: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    };
+    const loaded = await raw('GET', '/connectors/entra/settings');
+    const detail = await raw('GET', '/connectors/entra');
+    expect(loaded.etag).toBe(`"${detail.body.settingsVersion}"`);
+    // Ann saves on what she loaded
+    const ann = await raw('PUT', '/connectors/entra/settings', { ...loaded.body, group: { ...loaded.body.group, neverAssign: ['ann-was-here'] } }, { 'if-match': loaded.etag! });
+    expect(ann.status).toBe(200);
+    expect(ann.body.settingsVersion).not.toBe(detail.body.settingsVersion);
+    expect(ann.etag).toBe(`"${ann.body.settingsVersion}"`);
+    // Bob loaded before Ann saved: his save is refused and hers stays
+    const bob = await raw('PUT', '/connectors/entra/settings', { ...loaded.body, group: { ...loaded.body.group, neverAssign: ['bob-was-here'] } }, { 'if-match': loaded.etag! });
+    expect([bob.status, bob.body.error.code]).toEqual([412, 'settings_changed']);
+    expect(bob.body.error.message).toMatch(/someone saved these settings after you loaded them/);
+    expect((await raw('GET', '/connectors/entra/settings')).body.group.neverAssign).toEqual(['ann-was-here']);
+    // two partial updates of different fields at once, without If-Match: both take effect
+    await Promise.all([
+      raw('PATCH', '/connectors/entra/settings?wait=false', { group: { neverRemove: ['keep-me'] } }),
+      raw('PATCH', '/connectors/entra/settings?wait=false', { group: { alwaysGroups: ['everyone'] } }),
+      raw('PATCH', '/connectors/entra/settings?wait=false', { group: { defaultGroups: ['new-people'] } }),
+    ]);
+    const merged = (await raw('GET', '/connectors/entra/settings')).body.group;
+    expect([merged.neverRemove, merged.alwaysGroups, merged.defaultGroups, merged.neverAssign]).toEqual([['keep-me'], ['everyone'], ['new-people'], ['ann-was-here']]);
+    await server.service.reconciler.drain();
+    await raw('PATCH', '/connectors/entra/settings', { group: { neverRemove: [], alwaysGroups: [], defaultGroups: [], neverAssign: [] } });
+  });
 });

@@ -57,11 +57,12 @@ export interface RequestOptions {
   body?: unknown;
   query?: Record<string, string | number | boolean | undefined | null>;
   signal?: AbortSignal;
+  headers?: Record<string, string>;
 }
 
 export async function request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
   const method = opts.method ?? 'GET';
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const headers: Record<string, string> = { accept: 'application/json', ...(opts.headers ?? {}) };
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && method !== 'HEAD' && csrfToken) headers['x-csrf-token'] = csrfToken;
   let url = `/api${path}`;
@@ -102,7 +103,7 @@ export async function request<T>(path: string, opts: RequestOptions = {}): Promi
 export const api = {
   get: <T>(path: string, query?: RequestOptions['query'], signal?: AbortSignal) => request<T>(path, { ...(query ? { query } : {}), ...(signal ? { signal } : {}) }),
   post: <T>(path: string, body?: unknown, query?: RequestOptions['query']) => request<T>(path, { method: 'POST', body: body ?? {}, ...(query ? { query } : {}) }),
-  put: <T>(path: string, body: unknown, query?: RequestOptions['query']) => request<T>(path, { method: 'PUT', body, ...(query ? { query } : {}) }),
+  put: <T>(path: string, body: unknown, query?: RequestOptions['query'], headers?: Record<string, string>) => request<T>(path, { method: 'PUT', body, ...(query ? { query } : {}), ...(headers ? { headers } : {}) }),
   patch: <T>(path: string, body: unknown) => request<T>(path, { method: 'PATCH', body }),
   del: <T = void>(path: string) => request<T>(path, { method: 'DELETE' }),
 };
@@ -154,6 +155,8 @@ export interface Connector {
 
 export interface ConnectorDetail extends Connector {
   settings: ConnectorSettings;
+  /** the stored settings' version: sent back as If-Match, so that a save never overwrites someone else's */
+  settingsVersion: string;
   source?: Record<string, unknown>;
   currentRun?: string | null;
 }

@@ -58,6 +58,7 @@ export function ConnectorPage() {
   const [draft, setDraftState] = useState<ConnectorSettings>();
   const [serverIssues, setServerIssues] = useState<SettingsIssue[]>([]);
   const [saving, setSaving] = useState(false);
+  const [settingsVersion, setSettingsVersion] = useState<string>();
   const [saveError, setSaveError] = useState('');
   const [savedNote, setSavedNote] = useState('');
 
@@ -65,6 +66,7 @@ export function ConnectorPage() {
     const c = connector.data;
     if (!c) return;
     setSaved(c.settings);
+    setSettingsVersion(c.settingsVersion);
     setDraftState((d) => d ?? structuredClone(c.settings));
     if (c.currentRun) setActiveRun((r) => r ?? c.currentRun ?? null);
   }, [connector.data]);
@@ -104,8 +106,14 @@ export function ConnectorPage() {
             setSaveError('');
             setSavedNote('');
             try {
-              const r = await api.put<{ settings: ConnectorSettings }>(`/connectors/${encodeURIComponent(id)}/settings`, draft, { wait: false });
+              const r = await api.put<{ settings: ConnectorSettings; settingsVersion: string }>(
+                `/connectors/${encodeURIComponent(id)}/settings`,
+                draft,
+                { wait: false },
+                settingsVersion ? { 'if-match': `"${settingsVersion}"` } : undefined,
+              );
               setSaved(r.settings);
+              setSettingsVersion(r.settingsVersion);
               setDraftState(structuredClone(r.settings));
               setServerIssues([]);
               setSavedNote('The settings are saved. The directory is being re-evaluated with them; the run shows in the sync history.');
