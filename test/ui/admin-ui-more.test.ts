@@ -243,8 +243,8 @@ describe('admin UI: keyboard, held runs, tokens, accounts, LDAP', () => {
     expect(await active()).toEqual({ 'held-ann': true, 'held-bob': true, 'held-cat': true, 'held-dan': true });
 
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sync history' }).click();
-    await page.getByLabel('Connector').selectOption('hr');
-    await page.getByLabel('Status').selectOption('held');
+    await page.getByRole('combobox', { name: 'Connector', exact: true }).selectOption('hr');
+    await page.getByRole('combobox', { name: 'Status', exact: true }).selectOption('held');
     const held = page.getByRole('link', { name: /^Run of .* \(SCIM push, held\)$/ });
     await expect.poll(() => held.count()).toBe(2);
     await shot(page, 'sync-history-held');
@@ -267,8 +267,8 @@ describe('admin UI: keyboard, held runs, tokens, accounts, LDAP', () => {
 
     // the newer one: approved
     await page.getByRole('link', { name: 'Sync history' }).first().click();
-    await page.getByLabel('Connector').selectOption('hr');
-    await page.getByLabel('Status').selectOption('held');
+    await page.getByRole('combobox', { name: 'Connector', exact: true }).selectOption('hr');
+    await page.getByRole('combobox', { name: 'Status', exact: true }).selectOption('held');
     await expect.poll(() => held.count()).toBe(1);
     await held.click();
     await seen(table.getByRole('row', { name: /held-cat\s+deactivate/ }));

@@ -214,7 +214,7 @@ describe('admin UI', () => {
     await shot('run');
 
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sync history' }).click();
-    await page.getByLabel('Connector').selectOption('contoso-graph');
+    await page.getByRole('combobox', { name: 'Connector', exact: true }).selectOption('contoso-graph');
     await seen(page.getByRole('link', { name: /Sync now, succeeded/ }));
     await shot('sync-history');
   });
