@@ -16,6 +16,7 @@ import type { PassReport, Reconciler } from '../sync/reconciler.ts';
 import { ConflictError, loadSettings, NotFoundError, settingsFromText } from '../sync/reconciler.ts';
 import type { AuthOptions } from './auth.ts';
 import { authenticate, authRoutes } from './auth.ts';
+import cookie from '@fastify/cookie';
 import { createHash, randomUUID } from 'node:crypto';
 import type { ConnectorKind } from '../store/connectors.ts';
 import type { SecretBox } from '../store/secrets.ts';
@@ -96,6 +97,8 @@ function settingsVersion(text: string): string {
 export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions): Promise<void> {
   const { db, connectors, reconciler, runner, secrets } = opts;
 
+  // cookies are read here only: SCIM requests, the hot path, never parse them
+  await app.register(cookie);
   app.addHook('onRequest', authenticate(opts.auth));
 
   app.setErrorHandler((error: FastifyError | ApiError, req, reply) => {

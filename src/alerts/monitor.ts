@@ -247,14 +247,18 @@ export class AlertMonitor {
     const connectors = await k.selectFrom('connectors').select(['id', 'name']).orderBy('id').execute();
     const raised: string[] = [];
     for (const c of connectors) {
+      // the latest good run, read backwards along (connector_id, started_at) and stopping at the first: a
+      // max() with these conditions would read every run of the connector, sync-on-login runs included
       const good = await k
         .selectFrom('runs')
-        .select((eb) => eb.fn.max('started_at').as('at'))
+        .select('started_at')
         .where('connector_id', '=', c.id)
         .where('trigger', '!=', 'on-demand')
         .where('status', 'in', ['succeeded', 'held'])
+        .orderBy('started_at', 'desc')
+        .limit(1)
         .executeTakeFirst();
-      const since = good?.at ? String(good.at) : null;
+      const since = good?.started_at ?? null;
       let failed = k.selectFrom('runs').where('connector_id', '=', c.id).where('trigger', '!=', 'on-demand').where('status', 'in', ['failed', 'aborted']);
       if (since) failed = failed.where('started_at', '>', since);
       const count = Number((await failed.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirst())?.n ?? 0);

@@ -12,7 +12,6 @@ import { adminRoutes } from '../admin/routes.ts';
 import { AdminTokenStore } from '../admin/tokens.ts';
 import { AccountStore } from '../admin/accounts.ts';
 import { SessionStore } from '../admin/sessions.ts';
-import cookie from '@fastify/cookie';
 import { registerWebUi } from './web.ts';
 import { AlertMonitor } from '../alerts/monitor.ts';
 import { scimRoutes } from '../sources/scim/routes.ts';
@@ -144,7 +143,6 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
 
   const accounts = new AccountStore(db, { attempts: config.auth.lockoutAttempts, lockMs: config.auth.lockoutMs });
   const sessions = new SessionStore(db, { idleMs: config.auth.sessionIdleMs, absoluteMs: config.auth.sessionMaxMs });
-  await app.register(cookie);
   await app.register(adminRoutes, {
     prefix: '/api',
     db,

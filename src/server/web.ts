@@ -23,9 +23,6 @@ const SERVICE_PREFIXES = ['/api/', '/scim/', '/metrics', '/healthz', '/readyz'];
 
 export async function registerWebUi(app: FastifyInstance, root = WEB_ROOT): Promise<void> {
   const built = fs.existsSync(path.join(root, 'index.html'));
-  const setHeaders = (reply: FastifyReply) => {
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
-  };
   if (built) {
     await app.register(fastifyStatic, {
       root,
@@ -42,8 +39,7 @@ export async function registerWebUi(app: FastifyInstance, root = WEB_ROOT): Prom
     });
   }
   const page = async (reply: FastifyReply) => {
-    setHeaders(reply);
-    reply.header('cache-control', 'no-cache');
+    reply.headers({ ...SECURITY_HEADERS, 'cache-control': 'no-cache' });
     if (!built) return reply.code(503).type('text/plain; charset=utf-8').send('The admin web UI is not built. Run `npm run build:web` (npm start does it), then reload.\n');
     return reply.type('text/html; charset=utf-8').sendFile('index.html');
   };
