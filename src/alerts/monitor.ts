@@ -17,7 +17,7 @@ import { sendEmail, sendWebhook } from './channels.ts';
 import type { StoredAlertSettings } from './settings.ts';
 import { loadAlertSettings, openSecret } from './settings.ts';
 
-export type AlertKind = 'held-run' | 'target-parked' | 'connector-failing' | 'credential-expiry' | 'test';
+export type AlertKind = 'held-run' | 'target-parked' | 'target-unavailable' | 'connector-failing' | 'credential-expiry' | 'test';
 export type Channel = 'webhook' | 'email';
 export const CHANNELS: readonly Channel[] = ['webhook', 'email'];
 

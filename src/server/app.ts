@@ -14,6 +14,9 @@ import { AccountStore } from '../admin/accounts.ts';
 import { SessionStore } from '../admin/sessions.ts';
 import { registerWebUi } from './web.ts';
 import { AlertMonitor } from '../alerts/monitor.ts';
+import type { Logger } from 'pino';
+import { TargetWorker } from '../targets/worker.ts';
+import type { AppConnection, TargetApp, TargetKind } from '../targets/types.ts';
 import { scimRoutes } from '../sources/scim/routes.ts';
 import type { Db } from '../store/db.ts';
 import { ConnectorStore } from '../store/connectors.ts';
@@ -38,6 +41,7 @@ export interface Service {
   accounts: AccountStore;
   sessions: SessionStore;
   alerts: AlertMonitor;
+  targets: TargetWorker;
 }
 
 export interface ServiceOptions {
@@ -52,6 +56,10 @@ export interface ServiceOptions {
   bulkMarkThreshold?: number;
   /** how often the alert monitor looks and delivers (default 30 s) */
   alertIntervalMs?: number;
+  /** how often the target worker looks for work when idle (default 1 s) */
+  targetTickMs?: number;
+  /** for tests and benchmarks: how target applications are opened */
+  openTargetApp?: (kind: TargetKind, conn: AppConnection) => TargetApp;
 }
 
 /**
@@ -118,6 +126,14 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
     log: (level, msg, extra) => app.log[level](extra ?? {}, msg),
   });
 
+  // Targets: each delivered by one instance at a time (a lease per target).
+  const targets = new TargetWorker(db, secrets, {
+    holder: reconciler.holder,
+    logger: app.log as unknown as Logger,
+    ...(opts.targetTickMs ? { tickMs: opts.targetTickMs } : {}),
+    ...(opts.openTargetApp ? { openApp: opts.openTargetApp } : {}),
+  });
+
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     try {
@@ -152,6 +168,8 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
     secrets,
     ...(config.publicBaseUrl ? { publicBaseUrl: config.publicBaseUrl } : {}),
     auth: { accounts, sessions, tokens: adminTokens, loginRatePerMinute: config.auth.loginRatePerMinute, cookieSecure: config.auth.cookieSecure },
+    ...(opts.openTargetApp ? { openTargetApp: opts.openTargetApp } : {}),
+    pokeTargets: () => targets.poke(),
   });
 
   await registerWebUi(app);
@@ -182,6 +200,7 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
     retention.closed = true;
     if (retention.timer) clearTimeout(retention.timer);
     scheduler.stop();
+    await targets.stop();
     await alerts.stop();
     await runner.stop();
     await reconciler.stop();
@@ -191,9 +210,10 @@ export async function buildService(db: Db, config: Config, opts: ServiceOptions 
       reconciler.start();
       scheduler.start();
       alerts.start();
+      targets.start();
       schedulePrune(60_000);
     });
   }
 
-  return { app, db, connectors, mirror, reconciler, runner, scheduler, secrets, adminTokens, accounts, sessions, alerts };
+  return { app, db, connectors, mirror, reconciler, runner, scheduler, secrets, adminTokens, accounts, sessions, alerts, targets };
 }

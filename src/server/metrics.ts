@@ -6,6 +6,7 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { sql } from 'kysely';
 import type { Db } from '../store/db.ts';
 
 const CONNECTOR_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -69,6 +70,28 @@ export function createMetrics(db: Db): Metrics {
     async collect() {
       const r = await db.kysely.selectFrom('change_feed').select((eb) => eb.fn.max('seq').as('n')).executeTakeFirst();
       this.set(Number(r?.n ?? 0));
+    },
+  });
+  new Gauge({
+    name: 'usersync_target_backlog',
+    help: 'per target: change-feed rows not yet taken in (feed), users and groups waiting to be delivered (pending), and parked ones (parked)',
+    labelNames: ['target', 'kind'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const last = await db.kysely.selectFrom('change_feed').select((eb) => eb.fn.max('seq').as('n')).executeTakeFirst();
+      const targets = await db.kysely.selectFrom('targets').select(['id', 'cursor_seq']).execute();
+      const work = await db.kysely
+        .selectFrom('target_work')
+        .select(['target_id', sql<number>`CASE WHEN parked_at IS NULL THEN 0 ELSE 1 END`.as('parked'), (eb) => eb.fn.countAll<number | string>().as('n')])
+        .groupBy(['target_id', sql`CASE WHEN parked_at IS NULL THEN 0 ELSE 1 END`])
+        .execute();
+      for (const t of targets) {
+        this.set({ target: t.id, kind: 'feed' }, Math.max(0, Number(last?.n ?? 0) - Number(t.cursor_seq)));
+        this.set({ target: t.id, kind: 'pending' }, 0);
+        this.set({ target: t.id, kind: 'parked' }, 0);
+      }
+      for (const w of work) this.set({ target: w.target_id, kind: Number(w.parked) === 1 ? 'parked' : 'pending' }, Number(w.n));
     },
   });
   new Gauge({

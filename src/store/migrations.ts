@@ -342,6 +342,87 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('admin_tokens').addColumn('created_by', 'text').execute();
       },
     },
+    '0005_targets': {
+      async up(db: AnyDb) {
+        // Applications that receive the directory. settings: JSON, credentials sealed. cursor_seq: every
+        // change-feed row up to it has been turned into work below. phase: new → awaiting-adoption
+        // (after the first comparison) → active (delivering).
+        await db.schema
+          .createTable('targets')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('paused', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('phase', 'text', (c) => c.notNull().defaultTo('new'))
+          .addColumn('settings', 'text', (c) => c.notNull())
+          .addColumn('cursor_seq', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('status', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        // The ledger: what usersync created or adopted in each application; only these are ever changed.
+        // kind user: local_id = directory user id; group: directory group id; membership: '<user id>:<group id>'
+        // (user first, so a user's memberships are one range of the primary key).
+        await db.schema
+          .createTable('target_objects')
+          .addColumn('target_id', 'text', (c) => c.notNull().references('targets.id').onDelete('cascade'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('local_id', 'text', (c) => c.notNull())
+          .addColumn('remote_name', 'text', (c) => c.notNull())
+          .addColumn('remote_id', 'text')
+          .addColumn('state', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('origin', 'text', (c) => c.notNull())
+          .addColumn('pending', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('target_objects_pk', ['target_id', 'kind', 'local_id'])
+          .execute();
+        // What each target still has to bring up to date: one row per user ('u:<id>') or group ('g:<id>').
+        // A row that keeps failing is parked (parked_at) and waits for a retry; the others go on.
+        await db.schema
+          .createTable('target_work')
+          .addColumn('target_id', 'text', (c) => c.notNull().references('targets.id').onDelete('cascade'))
+          .addColumn('key', 'text', (c) => c.notNull())
+          .addColumn('seq', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_at', 'text', (c) => c.notNull())
+          .addColumn('parked_at', 'text')
+          .addColumn('error_code', 'text')
+          .addColumn('error', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('target_work_pk', ['target_id', 'key'])
+          .execute();
+        await db.schema.createIndex('target_work_due').on('target_work').columns(['target_id', 'parked_at', 'next_at']).execute();
+        // Full comparisons of a target with the directory, and what each found.
+        await db.schema
+          .createTable('target_comparisons')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('target_id', 'text', (c) => c.notNull().references('targets.id').onDelete('cascade'))
+          .addColumn('mode', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('requested_by', 'text', (c) => c.notNull())
+          .addColumn('requested_at', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text')
+          .addColumn('ended_at', 'text')
+          .addColumn('summary', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('error', 'text')
+          .execute();
+        await db.schema.createIndex('target_comparisons_target').on('target_comparisons').columns(['target_id', 'requested_at']).execute();
+        await db.schema
+          .createTable('target_comparison_items')
+          .addColumn('comparison_id', 'text', (c) => c.notNull().references('target_comparisons.id').onDelete('cascade'))
+          .addColumn('n', 'integer', (c) => c.notNull())
+          .addColumn('category', 'text', (c) => c.notNull())
+          .addColumn('entity', 'text', (c) => c.notNull())
+          .addColumn('local_id', 'text')
+          .addColumn('remote_name', 'text', (c) => c.notNull())
+          .addColumn('detail', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addPrimaryKeyConstraint('target_comparison_items_pk', ['comparison_id', 'n'])
+          .execute();
+        await db.schema.createIndex('target_comparison_items_category').on('target_comparison_items').columns(['comparison_id', 'category', 'n']).execute();
+      },
+    },
   };
 }
 

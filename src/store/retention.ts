@@ -28,10 +28,12 @@ function cutoff(days: number, now: Date): string {
 }
 
 /** Delete by `seq` order, CHUNK rows at a time, while rows older than `before` remain. */
-async function pruneBySeq(db: Db, table: 'change_feed' | 'audit_log' | 'alerts', before: string): Promise<number> {
+async function pruneBySeq(db: Db, table: 'change_feed' | 'audit_log' | 'alerts', before: string, keepFromSeq?: number): Promise<number> {
   let total = 0;
   for (;;) {
-    const rows = await db.kysely.selectFrom(table).select('seq').where('at', '<', before).orderBy('seq').limit(CHUNK).execute();
+    let q = db.kysely.selectFrom(table).select('seq').where('at', '<', before);
+    if (keepFromSeq !== undefined) q = q.where('seq', '<=', keepFromSeq);
+    const rows = await q.orderBy('seq').limit(CHUNK).execute();
     if (rows.length === 0) return total;
     const last = rows[rows.length - 1]!.seq;
     const res = await db.kysely.deleteFrom(table).where('seq', '<=', last).where('at', '<', before).executeTakeFirst();
@@ -57,7 +59,12 @@ export async function prune(db: Db, settings: RetentionSettings, now = new Date(
       if (ids.length < RUN_CHUNK) break;
     }
   }
-  if (settings.changeFeedDays > 0) result.changeFeed = await pruneBySeq(db, 'change_feed', cutoff(settings.changeFeedDays, now));
+  if (settings.changeFeedDays > 0) {
+    // the feed is every target's input: rows a target has not taken in yet are kept, however old
+    const slowest = await db.kysely.selectFrom('targets').select((eb) => eb.fn.min('cursor_seq').as('n')).where('enabled', '=', 1).executeTakeFirst();
+    const keepFrom = slowest?.n === null || slowest?.n === undefined ? undefined : Number(slowest.n);
+    result.changeFeed = await pruneBySeq(db, 'change_feed', cutoff(settings.changeFeedDays, now), keepFrom);
+  }
   if (settings.auditDays > 0) {
     result.audit = await pruneBySeq(db, 'audit_log', cutoff(settings.auditDays, now));
     // long given up or delivered (retries end within two days)

@@ -235,7 +235,7 @@ export interface AppSettingTable {
 export interface AlertTable {
   seq: Generated<number>;
   at: string;
-  /** held-run | target-parked | connector-failing | credential-expiry | test */
+  /** held-run | target-parked | target-unavailable | connector-failing | credential-expiry | test */
   kind: string;
   /** one alert per key: raising the same key again does nothing */
   dedupe_key: string;
@@ -248,6 +248,78 @@ export interface AlertTable {
   attempts: ColumnType<number, number | undefined, number>;
   next_attempt_at: string | null;
   delivered_at: string | null;
+}
+
+export interface TargetTable {
+  id: string;
+  name: string;
+  kind: string;
+  enabled: number;
+  paused: ColumnType<number, number | undefined, number>;
+  /** new | awaiting-adoption | active */
+  phase: ColumnType<string, string | undefined, string>;
+  settings: string;
+  /** every change-feed row up to this one has been turned into target_work */
+  cursor_seq: ColumnType<number | string, number | undefined, number>;
+  /** JSON: the application's availability (unavailableUntil, failures, lastError), last delivery */
+  status: ColumnType<string, string | undefined, string>;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TargetObjectTable {
+  target_id: string;
+  kind: 'user' | 'group' | 'membership';
+  local_id: string;
+  remote_name: string;
+  remote_id: string | null;
+  /** JSON: users {email, displayName, active} as last delivered or read; groups, memberships {} */
+  state: ColumnType<string, string | undefined, string>;
+  /** created | adopted */
+  origin: string;
+  /** 1 from just before a create is sent until it is known to have happened */
+  pending: ColumnType<number, number | undefined, number>;
+  updated_at: string;
+}
+
+export interface TargetWorkTable {
+  target_id: string;
+  /** u:<directory user id> | g:<directory group id> */
+  key: string;
+  /** the latest change-feed row behind it (0: queued by a comparison or an adoption) */
+  seq: ColumnType<number | string, number | undefined, number>;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_at: string;
+  parked_at: string | null;
+  error_code: string | null;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TargetComparisonTable {
+  id: string;
+  target_id: string;
+  /** report (change nothing) | fix (repair what the ledger owns) */
+  mode: string;
+  /** queued | running | done | failed */
+  status: string;
+  requested_by: string;
+  requested_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  summary: ColumnType<string, string | undefined, string>;
+  error: string | null;
+}
+
+export interface TargetComparisonItemTable {
+  comparison_id: string;
+  n: number;
+  category: string;
+  entity: string;
+  local_id: string | null;
+  remote_name: string;
+  detail: ColumnType<string, string | undefined, string>;
 }
 
 export interface Database {
@@ -274,4 +346,9 @@ export interface Database {
   admin_sessions: AdminSessionTable;
   app_settings: AppSettingTable;
   alerts: AlertTable;
+  targets: TargetTable;
+  target_objects: TargetObjectTable;
+  target_work: TargetWorkTable;
+  target_comparisons: TargetComparisonTable;
+  target_comparison_items: TargetComparisonItemTable;
 }

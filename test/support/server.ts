@@ -54,7 +54,7 @@ export async function scimFetch(
 
 export async function startTestServer(
   dialect: Dialect = 'sqlite',
-  opts: { env?: Record<string, string>; reconcile?: boolean; schedulerTickMs?: number; bulkMarkThreshold?: number } = {},
+  opts: { env?: Record<string, string>; reconcile?: boolean; schedulerTickMs?: number; bulkMarkThreshold?: number; targetTickMs?: number } = {},
 ): Promise<TestServer> {
   const store = await openTestStore(dialect);
   const config = loadConfig({ PUSH_QUIET_PERIOD_SECONDS: '1', ...opts.env });
@@ -64,6 +64,7 @@ export async function startTestServer(
     secrets: SecretBox.forTests(),
     ...(opts.schedulerTickMs ? { schedulerTickMs: opts.schedulerTickMs } : {}),
     ...(opts.bulkMarkThreshold ? { bulkMarkThreshold: opts.bulkMarkThreshold } : {}),
+    ...(opts.targetTickMs ? { targetTickMs: opts.targetTickMs } : {}),
   });
   const connector = await service.connectors.create({ id: 'entra', name: 'Entra ID', kind: 'scim' }, 'test');
   const { token } = await service.connectors.createToken(connector.id, 'test', 'test');
