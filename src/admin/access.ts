@@ -17,7 +17,7 @@ export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['GET /api/openapi.jso
 const OWN_SESSION_ROUTES: ReadonlySet<string> = new Set(['DELETE /api/session', 'POST /api/session/password', 'GET /api/session']);
 
 /** POSTs that change nothing (they compute or ask the provider), so a read-only auditor may make them. */
-const READ_ONLY_POSTS: ReadonlySet<string> = new Set(['POST /api/connectors/:id/preview', 'POST /api/connectors/:id/test', 'POST /api/connectors/:id/search-user']);
+const READ_ONLY_POSTS: ReadonlySet<string> = new Set(['POST /api/connectors/:id/preview', 'POST /api/connectors/:id/test', 'POST /api/connectors/:id/search-user', 'POST /api/targets/:id/test']);
 
 /** What a `sync` token may do: start a sync and follow it. */
 const SYNC_ROUTES: ReadonlySet<string> = new Set([

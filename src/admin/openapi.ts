@@ -4,6 +4,7 @@
 
 import { createRequire } from 'node:module';
 import { alertPaths, alertSchemas, alertTag } from '../alerts/openapi-paths.ts';
+import { targetPaths, targetSchemas, targetTag } from '../targets/openapi-paths.ts';
 
 // ----------------------------------------------------------------------------------------- the types
 
@@ -796,7 +797,19 @@ const paths: Record<string, PathItemObject> = {
       parameters: [{ name: 'limit', in: 'query', description: 'changes to list (default 1000, at most 100000)', schema: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 } }],
       requestBody: body(obj({ settings: schema('ConnectorSettingsInput') }, []), 'Candidate settings, merged into the stored ones.', false),
       responses: {
-        '200': ok('What a full pass would do.', { allOf: [schema('PassReport'), obj({ settings: schema('ConnectorSettings') })] }),
+        '200': ok('What a full pass would do, and what the targets would refuse of it.', {
+          allOf: [
+            schema('PassReport'),
+            obj({
+              settings: schema('ConnectorSettings'),
+              targetProblems: {
+                type: 'array',
+                description: 'users the plan creates or changes that an enabled target receiving this connector would refuse (a missing e-mail, Confluence username rules, an unverified Cloud domain); at most 200',
+                items: obj({ targetId: str, target: { type: 'string', description: "the target as a person reads it, e.g. `Jira 'Jira DC'`" }, username: str, problem: { type: 'string', description: 'why, as a sentence' } }),
+              },
+            }),
+          ],
+        }),
         '400': error(`\`invalid_settings\`; ${invalidBody}`),
         '404': response('NotFound'),
         ...guarded,
@@ -1176,12 +1189,13 @@ export const openApiDocument: OpenApiDocument = {
     { name: 'session', description: 'logging in and out, one\'s own password' },
     { name: 'accounts', description: 'admin accounts and API tokens' },
     alertTag,
+    targetTag,
     { name: 'meta', description: 'this description' },
   ],
   security: [{ adminToken: [] }, { session: [] }],
-  paths: { ...paths, ...alertPaths },
+  paths: { ...paths, ...alertPaths, ...targetPaths },
   components: {
-    schemas: { ...schemas, ...alertSchemas },
+    schemas: { ...schemas, ...alertSchemas, ...targetSchemas },
     parameters: {
       ConnectorId: { name: 'id', in: 'path', required: true, description: 'the connector id', schema: str },
       RunId: { name: 'id', in: 'path', required: true, description: 'the run id', schema: str },

@@ -27,6 +27,9 @@ import type { PullMode, PullRunner } from '../sync/pull.ts';
 import { BusyError } from '../sync/pull.ts';
 import { openApiDocument } from './openapi.ts';
 import { alertRoutes } from '../alerts/routes.ts';
+import { targetRoutes } from '../targets/routes.ts';
+import { targetProblems } from '../targets/preview.ts';
+import type { AppConnection, TargetApp, TargetKind } from '../targets/types.ts';
 
 export interface AdminRoutesOptions {
   db: Db;
@@ -37,6 +40,10 @@ export interface AdminRoutesOptions {
   auth: AuthOptions;
   /** the address identity providers reach the service at (PUBLIC_BASE_URL); else the request's own */
   publicBaseUrl?: string;
+  /** for tests: how target applications are opened */
+  openTargetApp?: (kind: TargetKind, conn: AppConnection) => TargetApp;
+  /** wake the target worker */
+  pokeTargets?: () => void;
 }
 
 
@@ -131,6 +138,9 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
 
   // ---------------------------------------------------------------- alerts: settings, a test, the history
   await app.register(alertRoutes, { db, secrets });
+
+  // ---------------------------------------------------------------- targets: settings, comparisons, parked work
+  await app.register(targetRoutes, { db, secrets, ...(opts.openTargetApp ? { openApp: opts.openTargetApp } : {}), ...(opts.pokeTargets ? { poke: opts.pokeTargets } : {}) });
 
   // ---------------------------------------------------------------- this API's description (OpenAPI 3.1)
   app.get('/openapi.json', async () => openApiDocument);
@@ -356,7 +366,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     const limit = limitParam((req.query as Record<string, string>).limit, MAX_LISTED_CHANGES, 100_000);
     const report = await reconciler.preview(c.id, candidate, limit);
     const summary = summarise(report, limit);
-    return { ...summary, changes: await nameMemberships(db, summary.changes), settings: candidate };
+    return { ...summary, changes: await nameMemberships(db, summary.changes), settings: candidate, targetProblems: await targetProblems(db, c.id, summary.changes) };
   });
 
   app.post('/connectors/:id/sync', async (req, reply) => {

@@ -20,7 +20,7 @@ const secretInput = (what: string): SchemaObject => ({
   anyOf: [{ type: 'string', minLength: 1, maxLength: 1024, writeOnly: true }, { type: 'null' }, { type: 'object', properties: { set: { const: true } }, required: ['set'] }],
 });
 
-const KINDS = ['held-run', 'target-parked', 'connector-failing', 'credential-expiry', 'test'];
+const KINDS = ['held-run', 'target-parked', 'target-unavailable', 'connector-failing', 'credential-expiry', 'test'];
 
 const webhook = (secret: SchemaObject): SchemaObject => ({
   type: 'object',
