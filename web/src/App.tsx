@@ -17,6 +17,9 @@ import { UserPage } from './pages/User.tsx';
 import { GroupPage } from './pages/Group.tsx';
 import { AuditPage } from './pages/Audit.tsx';
 import { SettingsPage } from './pages/Settings.tsx';
+import { TargetsPage } from './pages/Targets.tsx';
+import { NewTargetPage } from './pages/NewTarget.tsx';
+import { TargetPage } from './pages/Target.tsx';
 
 export function App() {
   return (
@@ -56,6 +59,10 @@ function Root() {
             <Route path="connectors/new" element={<NewConnectorPage />} />
             <Route path="connectors/:id" element={<ConnectorPage />} />
             <Route path="connectors/:id/:tab" element={<ConnectorPage />} />
+            <Route path="targets" element={<TargetsPage />} />
+            <Route path="targets/new" element={<NewTargetPage />} />
+            <Route path="targets/:id" element={<TargetPage />} />
+            <Route path="targets/:id/:tab" element={<TargetPage />} />
             <Route path="runs" element={<RunsPage />} />
             <Route path="runs/:id" element={<RunPage />} />
             <Route path="directory" element={<DirectoryPage />} />
@@ -75,6 +82,7 @@ function Root() {
 
 const NAV: [string, string][] = [
   ['/connectors', 'Connectors'],
+  ['/targets', 'Targets'],
   ['/runs', 'Sync history'],
   ['/directory', 'Directory'],
   ['/audit', 'Audit log'],

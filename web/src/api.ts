@@ -223,6 +223,8 @@ export interface PassReport {
   seats: { group: string; seats: number; before: number; after: number }[];
   merges: { group: string; sources: string[] }[];
   log: { level: string; message: string }[];
+  /** a preview only: users the plan creates or changes that a target would refuse */
+  targetProblems?: TargetProblem[];
 }
 
 export interface DirectoryUser {
@@ -353,3 +355,147 @@ export interface AlertRow {
 // The settings document as the API sends and takes it: the service's own types (src/domain/settings.ts).
 
 export type { AttributeMapping, ConnectorSettings, GroupSyncSettings, Transform, UserSyncSettings } from '../../src/domain/settings.ts';
+
+// ------------------------------------------------------------------------------------------ targets
+// Applications that receive the directory (src/targets/routes.ts).
+
+export type TargetKind = 'jira' | 'confluence' | 'bitbucket' | 'atlassian-cloud';
+export type TargetPhase = 'new' | 'awaiting-adoption' | 'active';
+export type CleanupPolicy = 'deactivate' | 'delete' | 'remove-groups' | 'none';
+export type ComparisonStatus = 'queued' | 'running' | 'done' | 'failed';
+export type ComparisonMode = 'report' | 'fix';
+export type ScheduleSettings = { kind: 'off' } | { kind: 'interval'; minutes: number } | { kind: 'cron'; expression: string; timezone?: string };
+
+/** A target's settings as the API answers them: the secret only said to be set. */
+export interface TargetSettings {
+  baseUrl: string;
+  authType: 'token' | 'basic';
+  username: string | null;
+  secret: { set: boolean };
+  caCertificate: string | null;
+  timeoutSeconds: number;
+  retries: number;
+  concurrency: number;
+  maxAttempts: number;
+  connectors: 'all' | string[];
+  groups: { mode: 'all' | 'only' | 'except'; patterns: string[] };
+  users: 'all' | 'group-members';
+  localUsers: boolean;
+  cleanup: CleanupPolicy;
+  adoptExistingGroups: boolean;
+  bitbucketInactive: 'remove-groups' | 'delete';
+  licenceGroups: string[];
+  defaultProjectLead: string | null;
+  defaultComponentLead: string | null;
+  verifiedDomains: string[];
+  comparisonSchedule: ScheduleSettings;
+  comparisonFix: boolean;
+}
+
+/** Settings as sent: a secret typed in sets it; left out, the stored one is kept. */
+export type TargetSettingsInput = Omit<TargetSettings, 'secret'> & { secret?: string };
+
+export interface TargetStatus {
+  unavailableUntil?: string;
+  unavailableSince?: string;
+  failures?: number;
+  lastError?: string;
+  lastDeliveryAt?: string;
+  lastScheduledComparisonAt?: string;
+}
+
+/** Counts by comparison category, and `user-ok`, `group-ok`, `queued`, `mode`. */
+export type ComparisonSummary = Record<string, number>;
+
+export interface ComparisonBrief {
+  id: string;
+  mode: ComparisonMode;
+  status: ComparisonStatus;
+  requestedAt: string;
+  endedAt: string | null;
+  summary: ComparisonSummary;
+  error: string | null;
+}
+
+export interface Target {
+  id: string;
+  name: string;
+  kind: TargetKind;
+  enabled: boolean;
+  paused: boolean;
+  phase: TargetPhase;
+  backlog: { feedRows: number; pending: number; parked: number };
+  owned: { user: number; group: number; membership: number };
+  status: TargetStatus;
+  lastComparison: ComparisonBrief | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface TargetDetail extends Target {
+  settings: TargetSettings;
+}
+
+export interface Comparison extends ComparisonBrief {
+  requestedBy: string;
+  startedAt: string | null;
+}
+
+export interface ComparisonItem {
+  n: number;
+  category: string;
+  entity: 'user' | 'group' | 'membership';
+  localId: string | null;
+  remoteName: string;
+  detail: Record<string, unknown>;
+}
+
+export interface ComparisonDetail extends Comparison {
+  /** what each category means, as a sentence */
+  categories: Record<string, string>;
+  items: ComparisonItem[];
+}
+
+export interface ParkedWork {
+  key: string;
+  entity: 'user' | 'group';
+  id: string;
+  name: string | null;
+  attempts: number;
+  parkedAt: string;
+  code: string | null;
+  error: string | null;
+  since: string;
+}
+
+export interface TargetTest {
+  ok: boolean;
+  checks: { name: string; ok: boolean; message: string }[];
+}
+
+export interface TargetProblem {
+  targetId: string;
+  /** e.g. "Jira 'Jira DC'" */
+  target: string;
+  username: string;
+  problem: string;
+}
+
+const targetPath = (id: string, rest = '') => `/targets/${encodeURIComponent(id)}${rest}`;
+
+export const targetApi = {
+  list: (signal?: AbortSignal) => api.get<{ targets: Target[] }>('/targets', undefined, signal),
+  get: (id: string, signal?: AbortSignal) => api.get<TargetDetail>(targetPath(id), undefined, signal),
+  create: (body: { name: string; kind: TargetKind; id?: string; settings: TargetSettingsInput }) => api.post<TargetDetail>('/targets', body),
+  update: (id: string, change: { name?: string; enabled?: boolean; paused?: boolean }) => api.patch<Target>(targetPath(id), change),
+  remove: (id: string) => api.del(targetPath(id)),
+  saveSettings: (id: string, settings: TargetSettingsInput) => api.put<TargetSettings>(targetPath(id, '/settings'), settings),
+  test: (id: string) => api.post<TargetTest>(targetPath(id, '/test')),
+  comparisons: (id: string, limit = 10, signal?: AbortSignal) => api.get<{ comparisons: Comparison[] }>(targetPath(id, '/comparisons'), { limit }, signal),
+  comparison: (id: string, comparisonId: string, query: { category?: string; limit?: number; after?: number } = {}, signal?: AbortSignal) =>
+    api.get<ComparisonDetail>(targetPath(id, `/comparisons/${encodeURIComponent(comparisonId)}`), query, signal),
+  compare: (id: string, mode: ComparisonMode) => api.post<{ id: string; status: 'queued'; mode: ComparisonMode }>(targetPath(id, '/comparisons'), { mode }),
+  adopt: (id: string, comparisonId: string) => api.post<{ adopted: { users: number; groups: number; memberships: number }; phase: 'active' }>(targetPath(id, '/adopt'), { comparisonId }),
+  parked: (id: string, query: { limit?: number; after?: string } = {}, signal?: AbortSignal) => api.get<{ parked: ParkedWork[] }>(targetPath(id, '/parked'), query, signal),
+  retry: (id: string, keys?: string[]) => api.post<{ retried: number }>(targetPath(id, '/parked/retry'), keys ? { keys } : {}),
+};

@@ -4,7 +4,7 @@
 import { useState } from 'react';
 import { Link } from 'react-router';
 import type { PassReport, SettingsIssue } from '../../api.ts';
-import { ApiError, api, errorMessage } from '../../api.ts';
+import { ApiError, api, errorMessage, sentence } from '../../api.ts';
 import { CounterList, DataTable, ErrorMessage, Notice } from '../../components.tsx';
 import { describeChange, formatNumber, namesIn } from '../../format.ts';
 import { useSession } from '../../session.tsx';
@@ -99,6 +99,19 @@ export function PreviewTab({ settings, connectorId }: { settings: SettingsDraft;
             </p>
             <CounterList counters={plan.counters} empty="No changes." />
           </section>
+          {plan.targetProblems?.length ? (
+            <section className="card" aria-labelledby="plan-target-problems">
+              <h2 id="plan-target-problems">What the targets would refuse</h2>
+              <p className="muted">Users these settings create or change that a target would refuse: they would be parked there until fixed. Nothing has been sent.</p>
+              <ul className="target-problems">
+                {plan.targetProblems.map((p, i) => (
+                  <li key={i}>
+                    <Link to={`/targets/${encodeURIComponent(p.targetId)}`}>{p.target}</Link> would refuse <strong>{p.username}</strong>: {sentence(p.problem)}
+                  </li>
+                ))}
+              </ul>
+            </section>
+          ) : null}
           {held.length ? (
             <section className="card" aria-labelledby="plan-held">
               <h2 id="plan-held">Held by the deletion limit</h2>
