@@ -16,6 +16,9 @@
 //                                       baseline (bench/ldap-sync.ts; `--pg` adds PostgreSQL, `--profile`)
 //   npm run bench -- admin              instead: the admin API's pages over a 50,000-user directory, logins,
 //                                       the web UI's size (bench/admin-api.ts)
+//   npm run bench -- targets            instead: the initial delivery of 10,000 users and 50,000 memberships to
+//                                       one target (a Jira fake in its own process) at several concurrencies
+//                                       and latencies, with our CPU per second (bench/targets.ts)
 //   npm run bench -- --profile          the same scenarios with a CPU profile of the server processes
 //                                       (and of ours while the reconciler catches up after a slice);
 //                                       writes bench/results/<date>-<hostname>-profile.md (figures
@@ -38,6 +41,7 @@ import { runReevaluate } from './reevaluate.ts';
 import { runGraphSync } from './graph-sync.ts';
 import { runLdapSync } from './ldap-sync.ts';
 import { runAdminApi } from './admin-api.ts';
+import { runTargetsBench } from './targets.ts';
 import { machine } from './lib/machine.ts';
 import { PROFILE, ROOT, startChild } from './lib/driver.ts';
 import { f0, f2, log } from './lib/format.ts';
@@ -253,6 +257,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('graph')) return runGraphSync();
   if (process.argv.includes('ldap')) return runLdapSync();
   if (process.argv.includes('admin')) return runAdminApi();
+  if (process.argv.includes('targets')) return runTargetsBench();
   if (process.argv.includes('reevaluate')) {
     // the rules benchmark: 100,000 users with 1,000,000 memberships re-evaluated after a settings change
     const text = await runReevaluate();
