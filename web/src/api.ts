@@ -5,6 +5,8 @@
 import type { UserPreview } from '../../src/domain/rules.ts';
 import type { ConnectorSettings } from '../../src/domain/settings.ts';
 import type { SettingsIssue } from '../../src/domain/settings-check.ts';
+import type { TargetSettings as ServerTargetSettings } from '../../src/targets/defaults.ts';
+import type { TargetKind } from '../../src/targets/types.ts';
 
 export type { SettingsIssue };
 
@@ -359,38 +361,16 @@ export type { AttributeMapping, ConnectorSettings, GroupSyncSettings, Transform,
 // ------------------------------------------------------------------------------------------ targets
 // Applications that receive the directory (src/targets/routes.ts).
 
-export type TargetKind = 'jira' | 'confluence' | 'bitbucket' | 'atlassian-cloud';
+export type { TargetKind };
 export type TargetPhase = 'new' | 'awaiting-adoption' | 'active';
-export type CleanupPolicy = 'deactivate' | 'delete' | 'remove-groups' | 'none';
+export type { CleanupPolicy } from '../../src/targets/defaults.ts';
 export type ComparisonStatus = 'queued' | 'running' | 'done' | 'failed';
 export type ComparisonMode = 'report' | 'fix';
-export type ScheduleSettings = { kind: 'off' } | { kind: 'interval'; minutes: number } | { kind: 'cron'; expression: string; timezone?: string };
+export type { ScheduleSettings } from '../../src/domain/schedule.ts';
 
 /** A target's settings as the API answers them: the secret only said to be set. */
-export interface TargetSettings {
-  baseUrl: string;
-  authType: 'token' | 'basic';
-  username: string | null;
-  secret: { set: boolean };
-  caCertificate: string | null;
-  timeoutSeconds: number;
-  retries: number;
-  concurrency: number;
-  maxAttempts: number;
-  connectors: 'all' | string[];
-  groups: { mode: 'all' | 'only' | 'except'; patterns: string[] };
-  users: 'all' | 'group-members';
-  localUsers: boolean;
-  cleanup: CleanupPolicy;
-  adoptExistingGroups: boolean;
-  bitbucketInactive: 'remove-groups' | 'delete';
-  licenceGroups: string[];
-  defaultProjectLead: string | null;
-  defaultComponentLead: string | null;
-  verifiedDomains: string[];
-  comparisonSchedule: ScheduleSettings;
-  comparisonFix: boolean;
-}
+/** A target's settings as the API shows them: the secret only said to be set (src/targets/defaults.ts). */
+export type TargetSettings = Omit<ServerTargetSettings, 'secret'> & { secret: { set: boolean } };
 
 /** Settings as sent: a secret typed in sets it; left out, the stored one is kept. */
 export type TargetSettingsInput = Omit<TargetSettings, 'secret'> & { secret?: string };

@@ -13,9 +13,11 @@ import { NewTokenNotice, scimBaseUrl } from './connector/Configuration.tsx';
 
 type Kind = 'scim' | 'graph' | 'ldap';
 
-const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** A connector's or target's id: what the service accepts. */
+export const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
-function slug(name: string): string {
+/** An id made from a name. */
+export function slug(name: string): string {
   return name
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '')

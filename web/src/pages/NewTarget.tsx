@@ -8,35 +8,16 @@ import { api, targetApi } from '../api.ts';
 import { CheckboxField, ErrorMessage, IssuesContext, LinesField, NumberField, PageHeader, RadioGroup, Section, SelectField, TextArea, TextField, useAction, useLoad } from '../components.tsx';
 import { useSession } from '../session.tsx';
 import { TARGET_KIND_LABELS } from './Targets.tsx';
+import { defaultTargetSettings } from '../../../src/targets/defaults.ts';
+import { ID_PATTERN, slug } from './NewConnector.tsx';
 
 /** The settings being edited: everything but the secret, which is typed in on its own. */
 export type TargetDraft = Omit<TargetSettings, 'secret'>;
 
-/** The service's defaults for a kind (src/targets/settings.ts). */
+/** The service's own defaults for a kind, without the secret. */
 export function defaultTargetDraft(kind: TargetKind): TargetDraft {
-  return {
-    baseUrl: kind === 'atlassian-cloud' ? 'https://api.atlassian.com/scim/directory/' : '',
-    authType: 'token',
-    username: null,
-    caCertificate: null,
-    timeoutSeconds: 30,
-    retries: 4,
-    concurrency: 8,
-    maxAttempts: 5,
-    connectors: 'all',
-    groups: { mode: 'all', patterns: [] },
-    users: 'all',
-    localUsers: true,
-    cleanup: kind === 'bitbucket' ? 'remove-groups' : 'deactivate',
-    adoptExistingGroups: true,
-    bitbucketInactive: 'remove-groups',
-    licenceGroups: kind === 'bitbucket' ? ['stash-users'] : [],
-    defaultProjectLead: null,
-    defaultComponentLead: null,
-    verifiedDomains: [],
-    comparisonSchedule: { kind: 'off' },
-    comparisonFix: true,
-  };
+  const { secret: _secret, ...draft } = defaultTargetSettings(kind);
+  return draft;
 }
 
 export function draftFromSettings(s: TargetSettings): TargetDraft {
@@ -365,18 +346,6 @@ export function TargetSettingsFields({
   );
 }
 
-const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
-function slug(name: string): string {
-  return name
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 63)
-    .replace(/-+$/, '');
-}
 
 const KINDS: readonly (readonly [TargetKind, string, string])[] = [
   ['jira', 'Jira Data Center', 'users, groups, memberships; project and component leads handed over'],
