@@ -39,6 +39,14 @@ const NO_APP = new Proxy({} as TargetApp, {
   get: (_t, p) => (p === 'kind' ? undefined : () => Promise.reject(new Error('no application while ingesting'))),
 });
 
+/** A running comparison's progress, as summary keys. */
+const PROGRESS_KEYS: Record<string, string> = {
+  'application users': 'readAppUsers',
+  'application groups': 'readAppGroups',
+  'group members': 'readGroupMembers',
+  'directory users': 'readDirectoryUsers',
+};
+
 /** Back-off of an unavailable application after `failures` failed rounds: 5 s, 10 s, 20 s, … up to 5 min. */
 export function outageDelayMs(failures: number): number {
   return Math.min(5_000 * 2 ** Math.max(0, failures - 1), 5 * 60_000);
@@ -273,7 +281,16 @@ export class TargetWorker {
       const app = this.app(t);
       // a target not yet adopted only reports: nothing changes before an administrator adopts
       const effective = t.phase === 'active' ? mode : 'report';
-      const result = await compareTarget(this.store, this.deliveryTarget(t), app, effective);
+      // progress while it reads, in the summary (replaced by the counts at the end)
+      const progress: Record<string, number> = {};
+      let lastWrite = 0;
+      const onProgress = (phase: string, done: number) => {
+        progress[PROGRESS_KEYS[phase] ?? phase] = done;
+        if (Date.now() - lastWrite < 1000) return;
+        lastWrite = Date.now();
+        void this.store.setComparison(id, { summary: { ...progress } }).catch(() => {});
+      };
+      const result = await compareTarget(this.store, this.deliveryTarget(t), app, effective, onProgress);
       await this.store.writeComparisonItems(id, result.items);
       await this.store.setComparison(id, { status: 'done', endedAt: new Date().toISOString(), summary: { ...result.summary, queued: result.queued, mode: effective === 'fix' ? 1 : 0 } as Record<string, number> });
       if (t.phase === 'new') await this.db.transaction((trx) => this.store.update(trx, t.id, { phase: 'awaiting-adoption' }));

@@ -457,7 +457,16 @@ function ComparisonTab({ target: t, reload }: { target: TargetDetail; reload: ()
         <div aria-live="polite" className="comparison-status">
           {!latest ? <p>No comparison yet.</p> : null}
           {latest?.status === 'queued' ? <p>The comparison ({latest.mode === 'fix' ? 'repair' : 'report'}) is queued and starts in a moment…</p> : null}
-          {latest?.status === 'running' ? <p>Comparing: reading {app}'s users, groups and memberships…</p> : null}
+          {latest?.status === 'running' ? (
+            <p>
+              Comparing: reading {app}'s users, groups and memberships…
+              {summary.readAppUsers ? ` ${formatNumber(summary.readAppUsers)} users` : ''}
+              {summary.readAppGroups ? `, ${formatNumber(summary.readAppGroups)} groups` : ''}
+              {summary.readGroupMembers ? `, the members of ${formatNumber(summary.readGroupMembers)} groups` : ''}
+              {summary.readDirectoryUsers ? `; ${formatNumber(summary.readDirectoryUsers)} directory users compared` : ''}
+              {summary.readAppUsers ? ' so far.' : ''}
+            </p>
+          ) : null}
           {latest?.status === 'done' ? (
             <p>
               Finished {formatDate(latest.endedAt)} ({latest.mode === 'fix' ? 'repair' : 'report'}).
