@@ -276,9 +276,17 @@ export class Delivery {
         appUser,
         adds.map((a) => a.app),
       );
-      for (const a of adds) {
-        await this.store.ledgerPut(tid, { kind: 'membership', localId: membershipLocalId(userId, a.group.id), remoteName: a.app.name, remoteId: a.app.id ?? null, state: {}, origin: 'created', pending: false });
-      }
+      // one write for all of them (a renamed group's row is replaced)
+      const rows: LedgerRow[] = adds.map((a) => ({ kind: 'membership', localId: membershipLocalId(userId, a.group.id), remoteName: a.app.name, remoteId: a.app.id ?? null, state: {}, origin: 'created', pending: false }));
+      await this.store.db.transaction(async (trx) => {
+        await this.store.ledgerDelete(
+          tid,
+          'membership',
+          rows.map((r) => r.localId),
+          trx,
+        );
+        await this.store.ledgerPutMany(trx, tid, rows);
+      });
     }
     const removeGroups: AppGroup[] = removes.filter((r) => !adds.some((a) => a.app.name === r.remoteName)).map((r) => ({ name: r.remoteName, ...(r.remoteId ? { id: r.remoteId } : {}) }));
     for (const name of alsoRemove) if (!removeGroups.some((g) => g.name.toLowerCase() === name.toLowerCase())) removeGroups.push({ name });
