@@ -126,4 +126,24 @@ describe('full comparison of a Jira target', () => {
     expect(writes().length).toBe(before);
     expect(jira.user('ian@example.com')!.displayName).toBe('Edited');
   });
+
+  it('runs scheduled comparisons that repair, on their schedule only', async () => {
+    const a = await rig.user('sam@example.com', { displayName: 'Sam' });
+    await rig.group('eng', [a]);
+    await rig.sync();
+    const t = await rig.addTarget('jira', jira, { comparisonSchedule: { kind: 'interval', minutes: 60 } });
+    await rig.deliver();
+    jira.updateUser('sam@example.com', { displayName: 'Edited by hand' });
+    // not due yet: the target was created just now
+    await rig.deliver();
+    expect(await rig.targets.comparisons(t, 10)).toEqual([]);
+    // an hour later (the last scheduled one long ago)
+    await rig.targets.setStatus(t, { lastScheduledComparisonAt: new Date(Date.now() - 61 * 60_000).toISOString() });
+    await rig.deliver();
+    await rig.deliver();
+    const list = await rig.targets.comparisons(t, 10);
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({ mode: 'fix', status: 'done', requested_by: 'schedule' });
+    expect(jira.user('sam@example.com')!.displayName).toBe('Sam');
+  });
 });

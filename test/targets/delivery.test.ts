@@ -234,7 +234,7 @@ describe('delivery to Jira', () => {
       const down = await rig.addTarget('jira', jira, { retries: 0 });
       const up = await rig.addTarget('jira', second);
       jira.faults.add({ status: 503, count: Infinity });
-      await rig.deliver();
+      await rig.deliver(rig.worker({ outageAlertMs: 0 }));
       expect(second.users()).toHaveLength(3);
       expect(jira.users()).toHaveLength(0);
       const t = (await rig.targets.get(down))!;
@@ -242,6 +242,8 @@ describe('delivery to Jira', () => {
       expect(t.status.lastError).toMatch(/503|unavailable/i);
       expect(await rig.targets.workCounts(down)).toEqual({ pending: 3, parked: 0 });
       expect(await rig.targets.workCounts(up)).toEqual({ pending: 0, parked: 0 });
+      const alert = await rig.db.kysely.selectFrom('alerts').selectAll().where('kind', '=', 'target-unavailable').executeTakeFirstOrThrow();
+      expect(alert.message).toMatch(/Nothing is lost/);
 
       jira.faults.clear();
       await rig.makeDue(down);
