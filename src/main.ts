@@ -28,6 +28,7 @@ import { SECRET_KEY_ENV, keyFileKeys, keysFromEnvironment, newSecretKey, writeKe
 import { prune } from './store/retention.ts';
 import { resealAlertSecrets } from './alerts/settings.ts';
 import { resealAllTargets } from './targets/config.ts';
+import { TargetStore } from './store/targets.ts';
 import { BackupError, backupSqlite } from './store/backup.ts';
 import type { PullMode, RunHandle, RunOutcome, UserSearchReport } from './sync/pull.ts';
 import { BusyError, PullRunner } from './sync/pull.ts';
@@ -431,6 +432,89 @@ export function buildCli(): Command {
         } finally {
           await reconciler.stop();
         }
+      }),
+    );
+
+  const target = program.command('target').description('applications that receive the directory (created in the admin UI or API)');
+  target
+    .command('list')
+    .description('list targets with their phase, backlog and availability')
+    .action(() =>
+      withStore(async (db) => {
+        const store = new TargetStore(db);
+        const rows = [];
+        for (const t of await store.list()) {
+          const w = await store.workCounts(t.id);
+          const state = !t.enabled ? 'disabled' : t.paused ? 'paused' : t.phase;
+          rows.push({ id: t.id, name: t.name, kind: t.kind, state, pending: w.pending, parked: w.parked, unavailable: t.status.unavailableUntil ? `until ${t.status.unavailableUntil}: ${t.status.lastError ?? ''}` : '' });
+        }
+        console.log(rows.length ? table(rows) : 'no targets; add one in the admin UI (Targets) or with POST /api/targets');
+      }),
+    );
+  target
+    .command('parked <id>')
+    .description("a target's parked changes: the user or group, the error, the attempts")
+    .action((id: string) =>
+      withStore(async (db) => {
+        const store = new TargetStore(db);
+        if (!(await store.get(id))) throw new UserError(`no target '${id}'`);
+        const parked = await store.parked(id, 1000);
+        const users = new Map((await store.directoryUsers(parked.filter((p) => p.key.startsWith('u:')).map((p) => p.key.slice(2)))).map((u) => [u.id, u.username]));
+        console.log(parked.length ? table(parked.map((p) => ({ key: p.key, name: users.get(p.key.slice(2)) ?? '', code: p.errorCode ?? '', attempts: p.attempts, error: p.error ?? '' }))) : 'nothing parked');
+      }),
+    );
+  target
+    .command('retry <id> [keys...]')
+    .description('try parked changes again now: all of them, or the keys given (u:<user id>, g:<group id>)')
+    .action((id: string, keys: string[]) =>
+      withStore(async (db) => {
+        const store = new TargetStore(db);
+        if (!(await store.get(id))) throw new UserError(`no target '${id}'`);
+        const n = await db.transaction(async (trx) => {
+          const retried = await store.retryParked(trx, id, keys.length ? keys : undefined);
+          await audit(trx, actor, 'target.retry', `target:${id}`, { retried, keys: keys.length ? keys.slice(0, 100) : 'all' });
+          return retried;
+        });
+        await store.setStatus(id, { unavailableUntil: undefined });
+        console.log(`${n} parked change${n === 1 ? '' : 's'} queued again; the service delivers them within seconds`);
+      }),
+    );
+  for (const [verb, paused] of [
+    ['pause', true],
+    ['resume', false],
+  ] as const) {
+    target
+      .command(`${verb} <id>`)
+      .description(paused ? 'stop sending to a target (changes keep queuing)' : 'send to a paused target again')
+      .action((id: string) =>
+        withStore(async (db) => {
+          const store = new TargetStore(db);
+          if (!(await store.get(id))) throw new UserError(`no target '${id}'`);
+          await db.transaction(async (trx) => {
+            await store.update(trx, id, { paused });
+            await audit(trx, actor, `target.${verb}`, `target:${id}`, { paused });
+          });
+          console.log(`target ${id} ${paused ? 'paused' : 'resumed'}`);
+        }),
+      );
+  }
+  target
+    .command('compare <id>')
+    .description('queue a full comparison; the running service does it (see the UI or GET /api/targets/<id>/comparisons)')
+    .option('--fix', 'repair what usersync owns (an adopted target only); without it, only report')
+    .action((id: string, o: { fix?: boolean }) =>
+      withStore(async (db) => {
+        const store = new TargetStore(db);
+        const t = await store.get(id);
+        if (!t) throw new UserError(`no target '${id}'`);
+        if (o.fix && t.phase !== 'active') throw new UserError(`target '${id}' repairs only after its first comparison has been adopted`, 1);
+        if (await store.nextQueuedComparison(id)) throw new UserError(`a comparison of '${id}' is queued or running already`, 1);
+        const comparisonId = randomUUID();
+        await db.transaction(async (trx) => {
+          await store.queueComparison(trx, { id: comparisonId, targetId: id, mode: o.fix ? 'fix' : 'report', requestedBy: actor });
+          await audit(trx, actor, 'target.compare', `target:${id}`, { comparisonId, mode: o.fix ? 'fix' : 'report' });
+        });
+        console.log(`comparison ${comparisonId} queued (${o.fix ? 'repair' : 'report'})`);
       }),
     );
 
