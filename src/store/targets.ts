@@ -210,9 +210,8 @@ export class TargetStore {
     return Number(r?.n ?? 0);
   }
 
-  /** The lowest cursor of the enabled targets (null: none): the change feed must be kept from there on. */
-  async slowestCursor(): Promise<number | null> {
-    const r = await this.db.kysely.selectFrom('targets').select((eb) => eb.fn.min('cursor_seq').as('n')).where('enabled', '=', 1).executeTakeFirst();
+  async oldestFeedSeq(): Promise<number | null> {
+    const r = await this.db.kysely.selectFrom('change_feed').select((eb) => eb.fn.min('seq').as('n')).executeTakeFirst();
     return r?.n === null || r?.n === undefined ? null : Number(r.n);
   }
 

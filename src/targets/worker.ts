@@ -196,6 +196,18 @@ export class TargetWorker {
   /** Turn every change-feed row after the target's cursor into work. */
   private async ingestAll(t: TargetRecord, delivery = new Delivery(this.store, this.deliveryTarget(t), NO_APP)): Promise<void> {
     let cursor = t.cursorSeq;
+    // Rows after the cursor already pruned (the target was disabled while retention ran): what they
+    // said is unknown, so every user and group is looked at again.
+    const oldest = await this.store.oldestFeedSeq();
+    if (oldest !== null && oldest > cursor + 1) {
+      this.opts.logger?.warn({ target: t.id, cursor, oldest }, 'change-feed rows the target had not read were pruned; every user and group is checked again');
+      cursor = await this.db.transaction(async (trx) => {
+        const max = await this.store.maxFeedSeq(trx);
+        await this.store.update(trx, t.id, { cursorSeq: max });
+        await this.store.enqueueEverything(trx, t.id);
+        return max;
+      });
+    }
     for (;;) {
       const r = await delivery.ingest(cursor);
       cursor = r.cursor;

@@ -294,4 +294,22 @@ describe('delivery to Jira', () => {
     expect(jira.maxInFlight).toBeLessThanOrEqual(3);
     expect(jira.maxInFlight).toBeGreaterThanOrEqual(2);
   });
+
+  it('checks everyone again when the feed rows it had not read were pruned while it was disabled', async () => {
+    jira = await startAtlassianFake('jira');
+    await rig.user('r1@example.com');
+    await rig.sync();
+    const t = await rig.addTarget('jira', jira);
+    await rig.deliver();
+    await rig.db.transaction((trx) => rig.targets.update(trx, t, { enabled: false }));
+    await rig.user('r2@example.com');
+    await rig.sync();
+    // retention only keeps rows for enabled targets: these are gone
+    await rig.db.kysely.deleteFrom('change_feed').execute();
+    await rig.user('r3@example.com');
+    await rig.sync();
+    await rig.db.transaction((trx) => rig.targets.update(trx, t, { enabled: true }));
+    await rig.deliver();
+    expect(jira.users().map((u) => u.name).sort()).toEqual(['r1@example.com', 'r2@example.com', 'r3@example.com']);
+  });
 });
