@@ -11,6 +11,7 @@
 // waits with back-off.
 
 import pLimit from 'p-limit';
+import { audit } from '../store/connectors.ts';
 import type { LedgerRow, TargetStore, WorkRow } from '../store/targets.ts';
 import { membershipLocalId } from '../store/targets.ts';
 import type { DirectoryGroupView } from './scope.ts';
@@ -354,8 +355,11 @@ export class Delivery {
     });
   }
 
+  /** Jira: projects and components the user leads go to the default leads first; what moved is audited. */
   private async handOverLeads(appUser: AppUser): Promise<void> {
-    if (this.app.handOverLeads) await this.app.handOverLeads(appUser);
+    if (!this.app.handOverLeads) return;
+    const moved = await this.app.handOverLeads(appUser);
+    if (moved.length) await audit(this.store.db.kysely, `target:${this.target.id}`, 'target.lead-handover', appUser.name, { handedOver: moved });
   }
 
   // ------------------------------------------------------------------------------------------- groups

@@ -110,6 +110,9 @@ describe('delivery to Jira', () => {
     const project = jira.project!('APP')!;
     expect(project.lead).toBe('pm@example.com');
     expect(project.components.find((c) => c.name === 'Backend')!.lead).toBe('pm@example.com');
+    const audit = await rig.db.kysely.selectFrom('audit_log').selectAll().where('action', '=', 'target.lead-handover').executeTakeFirstOrThrow();
+    expect(audit).toMatchObject({ actor: `target:${t}`, target: 'frank@example.com' });
+    expect(audit.details).toMatch(/Project APP .* is now led by pm@example.com/);
     expect(await rig.targets.workCounts(t)).toEqual({ pending: 0, parked: 0 });
   });
 
