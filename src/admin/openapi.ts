@@ -541,6 +541,21 @@ const schemas: Record<string, SchemaObject> = {
       obj({
         groups: { type: 'array', items: obj({ id: str, name: str, managedBy: { type: 'string', description: '`local`, or the connector that manages the membership' } }) },
         history: { type: 'array', items: obj({ seq: int, at: dateTime, entity: { type: 'string', enum: ['user', 'membership'] }, op: str, runId: nullableStr, data: {} }), description: 'the last 100 changes of the user and its memberships, newest first (memberships name their user and group)' },
+        targets: {
+          type: 'array',
+          description: 'the user in each target: the name the application has for it (when usersync created or adopted it), and whether a change waits or is parked',
+          items: obj({
+            targetId: str,
+            target: str,
+            kind: str,
+            remoteName: nullableStr,
+            origin: { type: ['string', 'null'], enum: ['created', 'adopted', null] },
+            active: { type: ['boolean', 'null'] },
+            state: { type: 'string', enum: ['delivered', 'pending', 'parked', 'not-delivered'] },
+            error: nullableStr,
+            updatedAt: { type: ['string', 'null'], format: 'date-time' },
+          }),
+        },
       }),
     ],
   },

@@ -28,7 +28,7 @@ import { BusyError } from '../sync/pull.ts';
 import { openApiDocument } from './openapi.ts';
 import { alertRoutes } from '../alerts/routes.ts';
 import { targetRoutes } from '../targets/routes.ts';
-import { targetProblems } from '../targets/preview.ts';
+import { targetProblems, userTargets } from '../targets/preview.ts';
 import type { AppConnection, TargetApp, TargetKind } from '../targets/types.ts';
 
 export interface AdminRoutesOptions {
@@ -512,6 +512,7 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
     return {
       ...userJson(u),
       groups: groups.map((g) => ({ id: g.id, name: g.name, managedBy: g.managed_by })),
+      targets: await userTargets(db, id),
       history: await nameMemberships(db, history.map((h) => ({ seq: Number(h.seq), at: h.at, entity: h.entity, op: h.op, runId: h.run_id, data: JSON.parse(h.data) as unknown }))),
     };
   });

@@ -1,6 +1,7 @@
 // What each target would refuse among the users a preview creates or changes (Confluence's username
 // rules, Atlassian Cloud's verified domains, a missing e-mail): shown beside the preview, before anything
-// is saved or sent.
+// is saved or sent. And, for a user's page, where the user is in each target: owned there under which
+// name, waiting, or parked with its error.
 
 import type { Db } from '../store/db.ts';
 import { TargetStore } from '../store/targets.ts';
@@ -46,6 +47,44 @@ export async function targetProblems(db: Db, connectorId: string, changes: Previ
       if (problem) out.push({ targetId: t.id, target: `${kindName(t.kind as TargetKind)} '${t.name}'`, username: u.username, problem });
       if (out.length >= max) return out;
     }
+  }
+  return out;
+}
+
+export interface UserInTarget {
+  targetId: string;
+  target: string;
+  kind: string;
+  /** the name the application has for the user, when usersync created or adopted it there */
+  remoteName: string | null;
+  origin: string | null;
+  active: boolean | null;
+  /** delivered (nothing waits), pending, or parked */
+  state: 'delivered' | 'pending' | 'parked' | 'not-delivered';
+  error: string | null;
+  updatedAt: string | null;
+}
+
+export async function userTargets(db: Db, userId: string): Promise<UserInTarget[]> {
+  const store = new TargetStore(db);
+  const out: UserInTarget[] = [];
+  for (const t of await store.list()) {
+    const [owned, work] = await Promise.all([
+      store.ledgerGet(t.id, 'user', userId),
+      db.kysely.selectFrom('target_work').select(['parked_at', 'error', 'updated_at']).where('target_id', '=', t.id).where('key', '=', `u:${userId}`).executeTakeFirst(),
+    ]);
+    const state = work ? (work.parked_at ? 'parked' : 'pending') : owned && !owned.pending ? 'delivered' : 'not-delivered';
+    out.push({
+      targetId: t.id,
+      target: t.name,
+      kind: t.kind,
+      remoteName: owned?.remoteName ?? null,
+      origin: owned?.origin ?? null,
+      active: owned ? owned.state.active !== false : null,
+      state,
+      error: work?.error ?? null,
+      updatedAt: work?.updated_at ?? null,
+    });
   }
   return out;
 }

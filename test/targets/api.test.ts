@@ -129,6 +129,11 @@ describe('the target API', () => {
     });
     expect(parked[0]).toMatchObject({ entity: 'user', name: 'eve@example.com', code: 'not-found' });
     expect((await api('/targets/jira-prod')).body.backlog.parked).toBe(1);
+    // the user's page says where it is
+    const eve = await api(`/users/${parked[0].id}`);
+    expect(eve.body.targets).toEqual([expect.objectContaining({ targetId: 'jira-prod', state: 'parked', remoteName: null })]);
+    const annId = (await server.store.db.kysely.selectFrom('directory_users').select('id').where('username', '=', 'ann@example.com').executeTakeFirstOrThrow()).id;
+    expect((await api(`/users/${annId}`)).body.targets).toEqual([expect.objectContaining({ targetId: 'jira-prod', state: 'delivered', remoteName: 'ann@example.com', origin: 'adopted', active: true })]);
     const retried = await api('/targets/jira-prod/parked/retry', { method: 'POST', body: { keys: [parked[0].key] } });
     expect(retried.body).toEqual({ retried: 1 });
     await until('eve in Jira', 10_000, async () => jira.user('eve@example.com'));

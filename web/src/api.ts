@@ -251,9 +251,23 @@ export interface HistoryEntry {
   entity?: string;
 }
 
+export interface UserInTarget {
+  targetId: string;
+  target: string;
+  kind: string;
+  remoteName: string | null;
+  origin: 'created' | 'adopted' | null;
+  active: boolean | null;
+  state: 'delivered' | 'pending' | 'parked' | 'not-delivered';
+  error: string | null;
+  updatedAt: string | null;
+}
+
 export interface DirectoryUserDetail extends DirectoryUser {
   groups: { id: string; name: string; managedBy: string }[];
   history: HistoryEntry[];
+  /** the user in each target (older services leave it out) */
+  targets?: UserInTarget[];
 }
 
 export interface DirectoryGroup {

@@ -1,4 +1,5 @@
-// A directory user: attributes, custom attributes, groups with what manages each membership, history.
+// A directory user: attributes, custom attributes, groups with what manages each membership, the user in
+// each target, history.
 
 import { Link, useParams } from 'react-router';
 import type { DirectoryUserDetail } from '../api.ts';
@@ -98,6 +99,34 @@ export function UserPage() {
           }}
         />
       </Section>
+      {u.targets?.length ? (
+        <Section title="In the applications" description="Where each target has this user: the name the application knows it by, and whether a change waits or is parked.">
+          <DataTable
+            caption={`${u.username} in the targets`}
+            columns={['Target', 'Name there', 'State']}
+            rows={u.targets}
+            empty="No targets."
+            row={(t) => (
+              <tr key={t.targetId}>
+                <td>
+                  <Link to={`/targets/${encodeURIComponent(t.targetId)}`}>{t.target}</Link>
+                </td>
+                <td>{t.remoteName ? `${t.remoteName}${t.origin === 'adopted' ? ' (adopted)' : ''}${t.active === false ? ', inactive' : ''}` : '—'}</td>
+                <td>
+                  {t.state === 'delivered' ? <Badge tone="good">delivered</Badge> : null}
+                  {t.state === 'pending' ? <Badge>waiting</Badge> : null}
+                  {t.state === 'parked' ? (
+                    <>
+                      <Badge tone="warn">parked</Badge> {t.error}
+                    </>
+                  ) : null}
+                  {t.state === 'not-delivered' ? <span className="muted">not delivered (out of its scope, or not yet)</span> : null}
+                </td>
+              </tr>
+            )}
+          />
+        </Section>
+      ) : null}
       <Section title="History" description="The last 100 changes to this user, newest first.">
         <HistoryTable entries={u.history.map((h) => ({ ...h, text: describeChange({ entity: h.entity === 'membership' ? 'membership' : 'user', op: h.op, data: h.data }) }))} />
       </Section>
