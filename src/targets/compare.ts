@@ -7,7 +7,7 @@
 
 import type { LedgerRow, TargetStore } from '../store/targets.ts';
 import { membershipLocalId } from '../store/targets.ts';
-import { userDrift } from './delivery.ts';
+import { sameName, userDrift } from './delivery.ts';
 import type { DirectoryGroupView, DirectoryUserView } from './scope.ts';
 import { groupInScope, userOutOfScope, userProblem, wantedUser } from './scope.ts';
 import type { DeliveryTarget } from './delivery.ts';
@@ -150,7 +150,7 @@ export async function compareTarget(
         add({ category: 'group-owned-missing', entity: 'group', localId: g.id, remoteName: l.remoteName, detail: { origin: l.origin } });
         forget.push({ kind: 'group', localId: g.id });
         repairGroups.add(g.id);
-      } else if (l.remoteName !== g.name) {
+      } else if (!sameName(l.remoteName, g.name)) {
         repairGroups.add(g.id); // a rename not yet delivered
         count('group-ok');
       } else count('group-ok');

@@ -58,13 +58,19 @@ function groupIdOf(membershipLocalIdValue: string): string {
   return membershipLocalIdValue.slice(membershipLocalIdValue.indexOf(':') + 1);
 }
 
+export function sameName(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
 function sameEmail(a: string | null, b: string | null): boolean {
   return (a ?? '').toLowerCase() === (b ?? '').toLowerCase();
 }
 
 export function userDrift(app: Pick<AppUser, 'name' | 'email' | 'displayName'>, wanted: Pick<WantedUser, 'name' | 'email' | 'displayName'>): string[] {
   const out: string[] = [];
-  if (app.name !== wanted.name) out.push('username');
+  // Atlassian's usernames and group names are case-insensitive (Confluence even lowercases them): a change
+  // of case alone is no rename
+  if (!sameName(app.name, wanted.name)) out.push('username');
   if (!sameEmail(app.email, wanted.email)) out.push('email');
   if (app.displayName !== wanted.displayName) out.push('displayName');
   return out;
@@ -416,7 +422,7 @@ export class Delivery {
         await this.ensureGroup(g);
         return;
       }
-      if (l.remoteName !== g.name) await this.renameGroup(g, l);
+      if (!sameName(l.remoteName, g.name)) await this.renameGroup(g, l);
       return;
     }
     if (!g && l) {

@@ -66,6 +66,21 @@ describe('the same directory delivered to each kind of application', () => {
     expect(fake.user('ok@example.com')!.active).toBe(true);
   });
 
+  it('confluence: a group name Confluence lowercases is delivered once, not renamed over and over', async () => {
+    fake = await startAtlassianFake('confluence');
+    const a = await rig.user('lc@example.com');
+    await rig.group('Wiki Editors', [a]);
+    await rig.sync();
+    const t = await rig.addTarget('confluence', fake);
+    await rig.deliver();
+    expect(fake.members('wiki editors')).toEqual(['lc@example.com']);
+    const writes = () => fake.requests.filter((r) => r.method !== 'GET').length;
+    const before = writes();
+    await rig.db.transaction((trx) => rig.targets.enqueueEverything(trx, t));
+    await rig.deliver();
+    expect(writes()).toBe(before);
+  });
+
   it('confluence: the delete policy waits for the asynchronous delete; no seat left is a 402 parked as licence', async () => {
     fake = await startAtlassianFake('confluence', { seats: 2, deleteDelayMs: 100 });
     const ids = [await rig.user('c1@example.com'), await rig.user('c2@example.com'), await rig.user('c3@example.com')];
