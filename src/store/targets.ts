@@ -385,6 +385,11 @@ export class TargetStore {
     return rows.map((r) => ({ id: r.id, name: r.name, ownerConnectorId: r.owner_connector_id }));
   }
 
+  async directoryMemberIds(groupId: string): Promise<string[]> {
+    const rows = await this.db.kysely.selectFrom('directory_memberships').select('user_id').distinct().where('group_id', '=', groupId).execute();
+    return rows.map((r) => r.user_id);
+  }
+
   /** Every directory user, group and membership, a slice at a time (full comparisons). */
   async *directoryUserPages(size = 2000): AsyncGenerator<DirectoryUserView[]> {
     let after = '';

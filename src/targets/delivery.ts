@@ -420,6 +420,9 @@ export class Delivery {
     if (g && groupInScope(this.s, g)) {
       if (!l || l.pending) {
         await this.ensureGroup(g);
+        // a group that came into the scope by a rename brings no membership changes with it: its members
+        // are looked at again (for a new group they are queued already; queuing twice costs nothing)
+        await this.queueUsers(await this.store.directoryMemberIds(groupId));
         return;
       }
       if (!sameName(l.remoteName, g.name)) await this.renameGroup(g, l);
@@ -444,7 +447,20 @@ export class Delivery {
         await this.store.ledgerDelete(tid, 'group', [groupId], trx);
       });
     }
-    // a group that left the scope stays; the users' work removes the memberships usersync made
+    // A group that left the scope stays; the users' work removes the memberships usersync made in it
+    // (a rename out of the scope brings no membership changes: those users are queued here).
+    if (g && l) await this.queueUsers((await this.store.ledgerMembershipsOfGroup(tid, groupId)).map((m) => m.localId.slice(0, m.localId.indexOf(':'))));
+  }
+
+  private async queueUsers(userIds: string[]): Promise<void> {
+    if (!userIds.length) return;
+    await this.store.db.transaction((trx) =>
+      this.store.upsertWork(
+        trx,
+        this.target.id,
+        userIds.map((id) => ({ key: `u:${id}`, seq: 0 })),
+      ),
+    );
   }
 
   private async renameGroup(g: DirectoryGroupView, old: LedgerRow): Promise<void> {

@@ -315,4 +315,27 @@ describe('delivery to Jira', () => {
     await rig.deliver();
     expect(jira.users().map((u) => u.name).sort()).toEqual(['r1@example.com', 'r2@example.com', 'r3@example.com']);
   });
+
+  it('follows a group renamed into and out of the scope: its members are added, then removed', async () => {
+    jira = await startAtlassianFake('jira');
+    const a = await rig.user('s1@example.com');
+    const b = await rig.user('s2@example.com');
+    const g = await rig.group('staff', [a, b]);
+    await rig.sync();
+    await rig.addTarget('jira', jira, { groups: { mode: 'only', patterns: ['/^jira-/'] } });
+    await rig.deliver();
+    expect(jira.groups()).not.toContain('staff');
+
+    await rig.renameGroup(g, 'jira-staff');
+    await rig.sync();
+    await rig.deliver();
+    await rig.deliver();
+    expect(jira.members('jira-staff')).toEqual(['s1@example.com', 's2@example.com']);
+
+    await rig.renameGroup(g, 'staff-again');
+    await rig.sync();
+    await rig.deliver();
+    await rig.deliver();
+    expect(jira.members('jira-staff')).toEqual([]);
+  });
 });
