@@ -81,6 +81,7 @@ interface Result {
   fakeCpuS: number;
   stats: FakeStats;
   parked: number;
+  comparison: { s: number; cpuS: number; status: string; summary: Record<string, number>; requests: number; writes: number };
 }
 
 async function deliverOnce(template: string, dir: string, concurrency: number, latencyMs: number): Promise<Result> {
@@ -114,8 +115,27 @@ async function deliverOnce(template: string, dir: string, concurrency: number, l
     const fakeCpuS = cpuSeconds(fake.ready.pid) - fakeCpu0;
     const stats = await fake.ipc.call<FakeStats>('stats');
     const parked = (await store.workCounts('bench')).parked;
+    // then a full comparison of what was delivered (a report: reads everything, changes nothing)
+    const c0 = performance.now();
+    const ccpu0 = process.cpuUsage();
+    const comparisonId = 'bench-comparison';
+    await db.transaction((trx) => store.queueComparison(trx, { id: comparisonId, targetId: 'bench', mode: 'report', requestedBy: 'bench' }));
+    await worker.runOnce();
+    const comparisonS = (performance.now() - c0) / 1000;
+    const ccpu = process.cpuUsage(ccpu0);
+    const c = await store.comparison(comparisonId);
+    const after = await fake.ipc.call<FakeStats>('stats');
     await worker.stop();
-    return { concurrency, latencyMs, wallS, ourCpuS: (cpu.user + cpu.system) / 1e6, fakeCpuS, stats, parked };
+    return {
+      concurrency,
+      latencyMs,
+      wallS,
+      ourCpuS: (cpu.user + cpu.system) / 1e6,
+      fakeCpuS,
+      stats,
+      parked,
+      comparison: { s: comparisonS, cpuS: (ccpu.user + ccpu.system) / 1e6, status: c?.status ?? 'missing', summary: JSON.parse(c?.summary ?? '{}') as Record<string, number>, requests: after.requests - stats.requests, writes: after.writes - stats.writes },
+    };
   } finally {
     await stopChild(fake);
     await db.close();
@@ -138,6 +158,7 @@ export async function runTargetsBench(): Promise<void> {
       log(`  concurrency ${s.concurrency}, latency ${s.latencyMs} ms …`);
       const r = await deliverOnce(template, dir, s.concurrency, s.latencyMs);
       results.push(r);
+      log(`    comparison: ${f1(r.comparison.s)} s (${r.comparison.status}), ${f0(r.comparison.requests)} requests, ${r.comparison.writes} writes, ${JSON.stringify(r.comparison.summary)}`);
       log(
         `    ${f1(r.wallS)} s, ${f0(USERS / r.wallS)} users/s, ${f0(r.stats.requests / r.wallS)} requests/s, our CPU ${f2(r.ourCpuS / r.wallS)} cores, fake ${f2(r.fakeCpuS / r.wallS)} cores; users ${f0(r.stats.users)}, memberships ${f0(r.stats.memberships)}, max in flight ${r.stats.maxInFlight}, parked ${r.parked}, violations ${r.stats.violationCount}`,
       );
@@ -157,6 +178,14 @@ export async function runTargetsBench(): Promise<void> {
     `Machine: ${mach.host}, ${mach.model}, ${mach.cores} cores, ${f1(mach.memGb)} GB, Node ${mach.node}, ${mach.platform}. Code: ${mach.code}. Finished ${nowUtc()}. Load average before ${loadText(loadBefore)}, after ${loadText(loadAfter)}.`,
     '',
     `Initial delivery of ${f0(USERS)} users, ${GROUPS} groups and ${f0(USERS * PER_USER)} memberships (${PER_USER} per user) from a SQLite store to one ${KIND} target: the fake (test/support/atlassian, every request and answer validated against Atlassian's OpenAPI document) in its own process with a fixed latency added to each answer; the target worker in this process. "Bound" is what the setting allows at most: concurrency ÷ latency requests per second. "Our CPU" is this process's CPU time per second of wall time (1.00 = one core busy).`,
+    '',
+    'Then a full comparison (report) of the delivered state: it reads every user, group and the members of every group from the fake (at the same latency; the members of the groups read at the target concurrency) and sets them against the directory and the ledger.',
+    '',
+    '| concurrency | latency | comparison | its requests | its writes | our CPU | found |',
+    '|---:|---:|---:|---:|---:|---:|---|',
+    ...results.map((r) => `| ${r.concurrency} | ${r.latencyMs} ms | ${f1(r.comparison.s)} s (${r.comparison.status}) | ${f0(r.comparison.requests)} | ${r.comparison.writes} | ${f2(r.comparison.cpuS)} s | ${Object.entries(r.comparison.summary).filter(([k]) => k !== 'mode' && k !== 'queued').map(([k, v]) => `${k} ${f0(v)}`).join(', ')} |`),
+    '',
+    'The delivery:',
     '',
     '| concurrency | latency | wall | users/s | requests | requests/s | bound (share) | our CPU (cores) | our CPU per request | fake CPU (cores) | in the fake: users / memberships | max in flight | parked | contract violations |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

@@ -5,6 +5,7 @@
 // Nothing the ledger does not own is ever changed. The first comparison of a new target reports matches
 // (same username, or the same e-mail) that an administrator adopts before delivery starts.
 
+import pLimit from 'p-limit';
 import type { LedgerRow, TargetStore } from '../store/targets.ts';
 import { membershipLocalId } from '../store/targets.ts';
 import { sameName, userDrift } from './delivery.ts';
@@ -113,6 +114,13 @@ export async function compareTarget(
   const ledgerUsers = new Map((await store.ledgerAll(tid, 'user')).map((l) => [l.localId, l]));
   const ledgerGroups = new Map((await store.ledgerAll(tid, 'group')).map((l) => [l.localId, l]));
   const ledgerMembers = new Map((await store.ledgerAll(tid, 'membership')).map((l) => [l.localId, l]));
+  const ledgerMembersOf = new Map<string, LedgerRow[]>();
+  for (const m of ledgerMembers.values()) {
+    const userId = m.localId.slice(0, m.localId.indexOf(':'));
+    const list = ledgerMembersOf.get(userId);
+    if (list) list.push(m);
+    else ledgerMembersOf.set(userId, [m]);
+  }
   const ownedUserNames = new Set([...ledgerUsers.values()].map((l) => key(l.remoteName)));
   const ownedGroupNames = new Set([...ledgerGroups.values()].map((l) => key(l.remoteName)));
 
@@ -120,12 +128,17 @@ export async function compareTarget(
   const members = new Map<string, Set<string>>();
   const relevant = new Set<string>([...ownedGroupNames, ...dirGroups.map((g) => key(g.name))].filter((n) => appGroups.has(n)));
   let read = 0;
-  for (const name of relevant) {
-    const set = new Set<string>();
-    for await (const page of app.listMembers(appGroups.get(name)!)) for (const u of page) set.add(key(u));
-    members.set(name, set);
-    progress('group members', ++read);
-  }
+  const limit = pLimit(s.concurrency);
+  await Promise.all(
+    [...relevant].map((name) =>
+      limit(async () => {
+        const set = new Set<string>();
+        for await (const page of app.listMembers(appGroups.get(name)!)) for (const u of page) set.add(key(u));
+        members.set(name, set);
+        progress('group members', ++read);
+      }),
+    ),
+  );
 
   const items: ComparisonItem[] = [];
   const summary: Record<string, number> = {};
@@ -163,8 +176,9 @@ export async function compareTarget(
     } else add({ category: 'group-missing', entity: 'group', localId: g.id, remoteName: g.name, detail: {} });
     repairGroups.add(g.id);
   }
+  const dirGroupNames = new Set(dirGroups.map((d) => key(d.name)));
   for (const [k, g] of appGroups) {
-    if (ownedGroupNames.has(k) || dirGroups.some((d) => key(d.name) === k)) continue;
+    if (ownedGroupNames.has(k) || dirGroupNames.has(k)) continue;
     add({ category: 'group-unmanaged', entity: 'group', localId: null, remoteName: g.name, detail: {} });
   }
   for (const l of ledgerGroups.values()) {
@@ -197,7 +211,7 @@ export async function compareTarget(
         if (!out || l.state.active !== false) {
           add({ category: 'user-owned-missing', entity: 'user', localId: id, remoteName: l.remoteName, detail: { origin: l.origin } });
           forget.push({ kind: 'user', localId: id });
-          for (const m of ledgerMembers.values()) if (m.localId.startsWith(`${id}:`)) forget.push({ kind: 'membership', localId: m.localId });
+          for (const m of ledgerMembersOf.get(id) ?? []) forget.push({ kind: 'membership', localId: m.localId });
           repairUsers.add(id);
         }
         return;
@@ -213,8 +227,7 @@ export async function compareTarget(
       } else count('user-ok');
       // memberships usersync made, and the ones the directory wants
       const wantedGroupIds = new Set(out || (target.kind === 'bitbucket' && !u!.active) ? [] : groupsIn.map((g) => g.id));
-      for (const m of ledgerMembers.values()) {
-        if (!m.localId.startsWith(`${id}:`)) continue;
+      for (const m of ledgerMembersOf.get(id) ?? []) {
         const groupId = m.localId.slice(id.length + 1);
         const inApp = members.get(key(m.remoteName))?.has(key(appUser.name));
         if (!inApp) {
