@@ -585,3 +585,24 @@ export function JsonBlock({ value, label }: { value: unknown; label?: string }) 
     </pre>
   );
 }
+
+/** The outcome of a connection test: each check with its sentence (anything more, e.g. missing permissions, as children). */
+export function ConnectionChecks({ ok, failure, checks, children }: { ok: boolean; failure?: string | undefined; checks: { name: string; ok: boolean; message: string }[]; children?: ReactNode }) {
+  return (
+    <div className={`test-result ${ok ? 'ok' : 'bad'}`}>
+      <h3>{ok ? 'The connection works.' : `The test found a problem${failure ? ` (${failure})` : ''}.`}</h3>
+      <ul className="checks" aria-label="Connection checks">
+        {checks.map((c, i) => (
+          <li key={i} className={c.ok ? 'ok' : 'bad'}>
+            <span className="check-mark" aria-hidden="true">
+              {c.ok ? '✓' : '✗'}
+            </span>
+            <span className="sr-only">{c.ok ? 'passed' : 'failed'}: </span>
+            <strong>{c.name}</strong>: {c.message}
+          </li>
+        ))}
+      </ul>
+      {children}
+    </div>
+  );
+}

@@ -4,7 +4,7 @@
 import { useId, useState } from 'react';
 import type { ConnectionTest, UserSearch } from '../api.ts';
 import { api } from '../api.ts';
-import { Badge, CheckboxField, DataTable, ErrorMessage, JsonBlock, LinesField, NumberField, RadioGroup, SelectField, TextArea, TextField, useAction } from '../components.tsx';
+import { Badge, CheckboxField, ConnectionChecks, DataTable, ErrorMessage, JsonBlock, LinesField, NumberField, RadioGroup, SelectField, TextArea, TextField, useAction } from '../components.tsx';
 import type { LdapPreset } from '../../../src/sources/ldap/presets.ts';
 import { LDAP_PRESETS } from '../../../src/sources/ldap/presets.ts';
 
@@ -471,25 +471,13 @@ export function ConnectionTestPanel({ connectorId, beforeTest, disabled }: { con
         {action.busy ? <p className="muted">Testing the connection…</p> : null}
         <ErrorMessage error={action.error} />
         {result ? (
-          <div className={`test-result ${result.ok ? 'ok' : 'bad'}`}>
-            <h3>{result.ok ? 'The connection works.' : `The test found a problem${result.failure ? ` (${result.failure})` : ''}.`}</h3>
-            <ul className="checks" aria-label="Connection checks">
-              {result.checks.map((c, i) => (
-                <li key={i} className={c.ok ? 'ok' : 'bad'}>
-                  <span className="check-mark" aria-hidden="true">
-                    {c.ok ? '✓' : '✗'}
-                  </span>
-                  <span className="sr-only">{c.ok ? 'passed' : 'failed'}: </span>
-                  <strong>{c.name}</strong>: {c.message}
-                </li>
-              ))}
-            </ul>
+          <ConnectionChecks ok={result.ok} failure={result.failure} checks={result.checks}>
             {result.missingPermissions.length ? (
               <p>
                 The app lacks these permissions: {result.missingPermissions.map((m) => <code key={m}>{m} </code>)}. Grant them with admin consent in Entra ID.
               </p>
             ) : null}
-          </div>
+          </ConnectionChecks>
         ) : null}
       </div>
     </div>

@@ -6,7 +6,7 @@ import { useEffect, useState } from 'react';
 import { Link, NavLink, useLocation, useNavigate, useParams } from 'react-router';
 import type { ComparisonDetail, ComparisonItem, ComparisonMode, ComparisonSummary, TargetDetail, TargetTest } from '../api.ts';
 import { ApiError, sentence, targetApi } from '../api.ts';
-import { ACTIONS_COLUMN, Badge, DataTable, ErrorMessage, IssuesContext, Loading, Notice, PageHeader, Section, SelectField, TextField, useAction, useConfirm, useLoad } from '../components.tsx';
+import { ACTIONS_COLUMN, Badge, ConnectionChecks, DataTable, ErrorMessage, IssuesContext, Loading, Notice, PageHeader, Section, SelectField, TextField, useAction, useConfirm, useLoad } from '../components.tsx';
 import { formatDate, formatNumber } from '../format.ts';
 import { useSession } from '../session.tsx';
 import type { TargetDraft } from './NewTarget.tsx';
@@ -229,22 +229,7 @@ function OverviewTab({ target: t, reload }: { target: TargetDetail; reload: () =
           {done ? <Notice kind="success">{done}</Notice> : null}
           {testing.busy ? <p className="muted">Testing the connection with the saved settings…</p> : null}
           <ErrorMessage error={testing.error} />
-          {test ? (
-            <div className={`test-result ${test.ok ? 'ok' : 'bad'}`}>
-              <h3>{test.ok ? 'The connection works.' : 'The test found a problem.'}</h3>
-              <ul className="checks" aria-label="Connection checks">
-                {test.checks.map((c, i) => (
-                  <li key={i} className={c.ok ? 'ok' : 'bad'}>
-                    <span className="check-mark" aria-hidden="true">
-                      {c.ok ? '✓' : '✗'}
-                    </span>
-                    <span className="sr-only">{c.ok ? 'passed' : 'failed'}: </span>
-                    <strong>{c.name}</strong>: {c.message}
-                  </li>
-                ))}
-              </ul>
-            </div>
-          ) : null}
+          {test ? <ConnectionChecks ok={test.ok} checks={test.checks} /> : null}
         </div>
       </Section>
       <p className="muted small">Created {formatDate(t.createdAt)}.</p>
