@@ -170,6 +170,13 @@ export class Delivery {
     await Promise.all(groups.map((w) => limitRun(() => run(w))));
     await Promise.all(users.map((w) => limitRun(() => run(w))));
 
+    // Refused for every one of them (403): the credentials lost their admin permission, not one user's
+    // fault. The application as a whole is the problem: nothing is counted, the target waits.
+    const forbidden = failed.filter((f) => f.code === 'forbidden');
+    if (!appError && done.length === 0 && failed.length >= 2 && forbidden.length === failed.length) {
+      appError = new TargetError('forbidden', `${this.appName} refused every change with 403: ${forbidden[0]!.error}`, 403);
+      failed.length = 0;
+    }
     await this.store.finishWork(this.target.id, done);
     await this.store.failWork(this.target.id, failed);
     report.done = done.length;

@@ -271,6 +271,21 @@ describe('delivery to Jira', () => {
     expect((await rig.targets.get(t))!.status.lastError).toBeDefined();
   });
 
+  it('waits when every change is refused with 403 (the token lost its admin permission), parking nothing', async () => {
+    jira = await startAtlassianFake('jira');
+    for (const n of ['f1', 'f2', 'f3']) await rig.user(`${n}@example.com`);
+    await rig.sync();
+    const t = await rig.addTarget('jira', jira, { maxAttempts: 1 });
+    jira.faults.add({ status: 403, count: Infinity });
+    await rig.deliver();
+    expect(await rig.targets.workCounts(t)).toEqual({ pending: 3, parked: 0 });
+    expect((await rig.targets.get(t))!.status.lastError).toMatch(/403/);
+    jira.faults.clear();
+    await rig.makeDue(t);
+    await rig.deliver();
+    expect(jira.users()).toHaveLength(3);
+  });
+
   it('delivers nothing while paused, and everything after resuming', async () => {
     jira = await startAtlassianFake('jira');
     await rig.user('p1@example.com');
