@@ -389,6 +389,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('parked_at', 'text')
           .addColumn('error_code', 'text')
           .addColumn('error', 'text')
+          // raised by every change to the row: a round finishes a row only if nobody touched it meanwhile
+          .addColumn('version', 'integer', (c) => c.notNull().defaultTo(0))
           .addColumn('created_at', 'text', (c) => c.notNull())
           .addColumn('updated_at', 'text', (c) => c.notNull())
           .addPrimaryKeyConstraint('target_work_pk', ['target_id', 'key'])

@@ -293,6 +293,8 @@ export interface TargetWorkTable {
   parked_at: string | null;
   error_code: string | null;
   error: string | null;
+  /** raised by every change to the row (a new change, a retry, a failed try) */
+  version: ColumnType<number, number | undefined, number>;
   created_at: string;
   updated_at: string;
 }

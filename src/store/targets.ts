@@ -78,6 +78,7 @@ export interface WorkRow {
   parkedAt: string | null;
   errorCode: string | null;
   error: string | null;
+  version: number;
   createdAt: string;
   updatedAt: string;
 }
@@ -112,7 +113,7 @@ function toLedger(r: { kind: string; local_id: string; remote_name: string; remo
   };
 }
 
-function toWork(r: { key: string; seq: number | string; attempts: number | string; next_at: string; parked_at: string | null; error_code: string | null; error: string | null; created_at: string; updated_at: string }): WorkRow {
+function toWork(r: { key: string; seq: number | string; attempts: number | string; next_at: string; parked_at: string | null; error_code: string | null; error: string | null; version: number | string; created_at: string; updated_at: string }): WorkRow {
   return {
     key: r.key,
     seq: Number(r.seq),
@@ -121,6 +122,7 @@ function toWork(r: { key: string; seq: number | string; attempts: number | strin
     parkedAt: r.parked_at,
     errorCode: r.error_code,
     error: r.error,
+    version: Number(r.version),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -256,6 +258,7 @@ export class TargetStore {
             attempts: 0,
             next_at: eb.ref('excluded.next_at'),
             parked_at: null,
+            version: sql`target_work.version + 1`,
             updated_at: eb.ref('excluded.updated_at'),
           })),
         )
@@ -272,7 +275,7 @@ export class TargetStore {
     ] as const) {
       await sql`INSERT INTO target_work (target_id, key, seq, attempts, next_at, parked_at, error_code, error, created_at, updated_at)
         SELECT ${targetId}, ${prefix} || id, 0, 0, ${at}, NULL, NULL, NULL, ${at}, ${at} FROM ${sql.table(table)} WHERE true
-        ON CONFLICT (target_id, key) DO UPDATE SET attempts = 0, next_at = excluded.next_at, parked_at = NULL, updated_at = excluded.updated_at`.execute(trx);
+        ON CONFLICT (target_id, key) DO UPDATE SET attempts = 0, next_at = excluded.next_at, parked_at = NULL, version = target_work.version + 1, updated_at = excluded.updated_at`.execute(trx);
     }
     // users and groups only the ledger still knows (deleted in the directory meanwhile). `WHERE true`:
     // SQLite needs a WHERE before ON CONFLICT in an INSERT … SELECT
@@ -297,11 +300,11 @@ export class TargetStore {
     return rows.map(toWork).sort((a, b) => Number(b.key.startsWith('g:')) - Number(a.key.startsWith('g:')));
   }
 
-  /** Done: removed, unless a newer change arrived meanwhile (then it stays, due now). */
+  /** Done: removed, unless the row changed meanwhile (a newer change: then it stays, due now). */
   async finishWork(targetId: string, done: WorkRow[]): Promise<void> {
     if (!done.length) return;
     await this.db.transaction(async (trx) => {
-      for (const w of done) await trx.deleteFrom('target_work').where('target_id', '=', targetId).where('key', '=', w.key).where('seq', '=', w.seq).where('updated_at', '=', w.updatedAt).execute();
+      for (const w of done) await trx.deleteFrom('target_work').where('target_id', '=', targetId).where('key', '=', w.key).where('version', '=', w.version).execute();
     });
   }
 
@@ -313,10 +316,10 @@ export class TargetStore {
       for (const f of failed) {
         await trx
           .updateTable('target_work')
-          .set({ attempts: f.work.attempts + 1, next_at: f.nextAt, parked_at: f.park ? at : null, error_code: f.code, error: f.error, updated_at: at })
+          .set({ attempts: f.work.attempts + 1, next_at: f.nextAt, parked_at: f.park ? at : null, error_code: f.code, error: f.error, version: sql`version + 1`, updated_at: at })
           .where('target_id', '=', targetId)
           .where('key', '=', f.work.key)
-          .where('updated_at', '=', f.work.updatedAt)
+          .where('version', '=', f.work.version)
           .execute();
       }
     });
@@ -346,7 +349,7 @@ export class TargetStore {
 
   /** Parked work tried again now (all of it, or the keys given); returns how many. */
   async retryParked(trx: Kdb, targetId: string, keys?: string[]): Promise<number> {
-    let q = trx.updateTable('target_work').set({ parked_at: null, attempts: 0, next_at: now(), updated_at: now() }).where('target_id', '=', targetId).where('parked_at', 'is not', null);
+    let q = trx.updateTable('target_work').set({ parked_at: null, attempts: 0, next_at: now(), version: sql`version + 1`, updated_at: now() }).where('target_id', '=', targetId).where('parked_at', 'is not', null);
     if (keys) q = q.where('key', 'in', keys.length ? keys : ['']);
     const r = await q.executeTakeFirst();
     return Number(r.numUpdatedRows);

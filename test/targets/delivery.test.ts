@@ -353,4 +353,18 @@ describe('delivery to Jira', () => {
     await rig.deliver();
     expect(jira.members('jira-staff')).toEqual([]);
   });
+
+  it('keeps a piece of work that changed while it was being done, however quickly', async () => {
+    jira = await startAtlassianFake('jira');
+    const t = await rig.addTarget('jira', jira);
+    await rig.db.transaction((trx) => rig.targets.upsertWork(trx, t, [{ key: 'u:someone', seq: 7 }]));
+    const [w] = await rig.targets.dueWork(t, new Date(Date.now() + 1000).toISOString(), 10);
+    // the same change again (same seq, likely the same millisecond) while the round works on it
+    await rig.db.transaction((trx) => rig.targets.upsertWork(trx, t, [{ key: 'u:someone', seq: 7 }]));
+    await rig.targets.finishWork(t, [w!]);
+    expect(await rig.targets.workCounts(t)).toEqual({ pending: 1, parked: 0 });
+    const [again] = await rig.targets.dueWork(t, new Date(Date.now() + 1000).toISOString(), 10);
+    await rig.targets.finishWork(t, [again!]);
+    expect(await rig.targets.workCounts(t)).toEqual({ pending: 0, parked: 0 });
+  });
 });
