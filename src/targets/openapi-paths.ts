@@ -30,6 +30,14 @@ const obj = (properties: Record<string, SchemaObject>, required: string[] = Obje
 const invalidBody = "`invalid_body`: the body is not a JSON object; or Fastify's own code for malformed JSON";
 const notFound = error('`not_found`: no such target');
 const idParameter: ParameterObject = { name: 'id', in: 'path', required: true, description: 'the target id', schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } };
+const confirmLeaving: ParameterObject = {
+  name: 'confirmLeaving',
+  in: 'query',
+  required: false,
+  description: 'the number of managed users a change of scope or cleanup policy affects, as a 409 `confirm_scope_change` named it: the change goes ahead only with that number',
+  schema: { type: 'integer', minimum: 1 },
+};
+
 const targetPath = { parameters: [idParameter] };
 const limit = (fallback: number, max: number, description?: string): ParameterObject => ({
   name: 'limit',
@@ -296,11 +304,15 @@ export const targetPaths: Record<string, PathItemObject> = {
       description:
         "The whole settings: the kind's defaults fill what is left out; the stored secret is kept unless a new one is given. A change of scope or policy (connectors, groups, users, local users, cleanup, Bitbucket and Cloud options) of a delivering target queues every user and group to be looked at again. Written to the audit log (the fields changed).",
       tags: ['targets'],
+      parameters: [confirmLeaving],
       requestBody: body(ref('TargetSettingsInput'), true),
       responses: {
         '200': ok('Saved; the secret only said to be set.', ref('TargetSettings')),
         '400': error(`\`invalid_settings\` (details: every problem with its path); ${invalidBody}`),
         '404': notFound,
+        '409': error(
+          '`confirm_scope_change`: the change would take users usersync manages out of the scope (or give those already out a new cleanup policy); nothing was saved. Details: `{leaving, repoliced, affected, leavingExamples, entering}`; save again with `confirmLeaving` set to `affected`.',
+        ),
         ...guarded,
       },
     },
@@ -309,11 +321,15 @@ export const targetPaths: Record<string, PathItemObject> = {
       summary: "Change some of a target's settings",
       description: 'Merged into the stored settings, then validated whole; otherwise as PUT.',
       tags: ['targets'],
+      parameters: [confirmLeaving],
       requestBody: body(ref('TargetSettingsInput'), true),
       responses: {
         '200': ok('Saved; the secret only said to be set.', ref('TargetSettings')),
         '400': error(`\`invalid_settings\` (details: every problem with its path); ${invalidBody}`),
         '404': notFound,
+        '409': error(
+          '`confirm_scope_change`: the change would take users usersync manages out of the scope (or give those already out a new cleanup policy); nothing was saved. Details: `{leaving, repoliced, affected, leavingExamples, entering}`; save again with `confirmLeaving` set to `affected`.',
+        ),
         ...guarded,
       },
     },

@@ -14,6 +14,8 @@ import type { TargetRecord, WorkRow } from '../store/targets.ts';
 import { TargetStore } from '../store/targets.ts';
 import { openApp as openAppDefault } from './apps.ts';
 import { CATEGORY_TEXT, adoptComparison } from './compare.ts';
+import type { ScopeImpact } from './impact.ts';
+import { scopeImpact } from './impact.ts';
 import { isTargetKind, openConnection, prepareTargetSettings, redactStoredTarget, targetSettings } from './config.ts';
 import type { TargetSettings } from './settings.ts';
 import type { AppConnection, TargetApp, TargetKind } from './types.ts';
@@ -30,6 +32,9 @@ export interface TargetRoutesOptions {
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** settings whose change alters what the target should have: everything is looked at again */
 const SCOPE_FIELDS: readonly (keyof TargetSettings)[] = ['connectors', 'groups', 'users', 'localUsers', 'cleanup', 'bitbucketInactive', 'licenceGroups', 'verifiedDomains'];
+/** settings that decide who is in the scope */
+const WHO_FIELDS: readonly (keyof TargetSettings)[] = ['connectors', 'groups', 'users', 'localUsers'];
+const CLEANUP_DONE: Record<TargetSettings['cleanup'], string> = { deactivate: 'deactivated (Bitbucket: as bitbucketInactive says)', delete: 'deleted', 'remove-groups': 'taken out of their groups', none: 'left as they are' };
 
 function actorOf(req: FastifyRequest): string {
   if (!req.actor) throw new ApiError(401, 'unauthenticated', 'sign in first');
@@ -159,11 +164,32 @@ export async function targetRoutes(app: FastifyInstance, opts: TargetRoutesOptio
     const after = targetSettings(next);
     const scopeChanged = SCOPE_FIELDS.some((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
     const changed = Object.keys(next).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(t.settings[k]));
+    // Users taken out of the scope get the cleanup policy at once: the save must name how many.
+    let impact: ScopeImpact | undefined;
+    const differs = (k: keyof TargetSettings) => JSON.stringify(before[k]) !== JSON.stringify(after[k]);
+    const policyChanged = differs('cleanup') || (t.kind === 'bitbucket' && differs('bitbucketInactive'));
+    if (t.phase === 'active' && (WHO_FIELDS.some(differs) || policyChanged)) {
+      impact = await scopeImpact(store, t.id, before, after, policyChanged);
+      const affected = impact.leaving + impact.repoliced;
+      const confirmed = (req.query as { confirmLeaving?: string }).confirmLeaving;
+      if (affected > 0 && after.cleanup !== 'none' && confirmed !== String(affected)) {
+        const parts = [
+          ...(impact.leaving ? [`${impact.leaving} would leave the target's scope (e.g. ${impact.leavingExamples.slice(0, 3).join(', ')})`] : []),
+          ...(impact.repoliced ? [`${impact.repoliced} already out of it would get the new policy`] : []),
+        ];
+        throw new ApiError(
+          409,
+          'confirm_scope_change',
+          `Of the users usersync manages in this application, ${parts.join(', and ')}: they would be ${CLEANUP_DONE[after.cleanup]}. Save again with ?confirmLeaving=${affected} to go ahead.`,
+          { ...impact, affected },
+        );
+      }
+    }
     await db.transaction(async (trx) => {
       await store.update(trx, t.id, { settings: next });
       // a different scope or policy: every user and group is looked at again
       if (scopeChanged && t.phase === 'active') await store.enqueueEverything(trx, t.id);
-      await audit(trx, actor, 'target.settings.update', `target:${t.id}`, { changed, reevaluated: scopeChanged && t.phase === 'active' });
+      await audit(trx, actor, 'target.settings.update', `target:${t.id}`, { changed, reevaluated: scopeChanged && t.phase === 'active', ...(impact ? { leaving: impact.leaving, entering: impact.entering } : {}) });
     });
     opts.poke?.();
     return redactStoredTarget(next);

@@ -179,4 +179,24 @@ describe('the target API', () => {
     const left = await db.kysely.selectFrom('change_feed').select('seq').orderBy('seq').execute();
     expect(left.map((r) => Number(r.seq))).toEqual([max - 1, max]);
   });
+
+  it('makes a scope change that takes managed users out name how many first', async () => {
+    const narrow = { users: 'group-members', groups: { mode: 'only', patterns: ['no-such-group'] } };
+    const first = await api('/targets/jira-prod/settings', { method: 'PATCH', body: narrow });
+    expect(first.status).toBe(409);
+    expect(first.body.error.code).toBe('confirm_scope_change');
+    expect(first.body.error.message).toMatch(/would leave the target's scope .* deactivated/);
+    const affected = first.body.error.details.affected as number;
+    expect(affected).toBe(5);
+    expect(first.body.error.details.leavingExamples).toContain('ann@example.com');
+    expect((await api('/targets/jira-prod/settings')).body.users).toBe('all'); // nothing saved
+    const wrong = await api(`/targets/jira-prod/settings?confirmLeaving=${affected - 1}`, { method: 'PATCH', body: narrow });
+    expect(wrong.status).toBe(409);
+    const ok = await api(`/targets/jira-prod/settings?confirmLeaving=${affected}`, { method: 'PATCH', body: narrow });
+    expect(ok.status).toBe(200);
+    const entry = await server.store.db.kysely.selectFrom('audit_log').select('details').where('action', '=', 'target.settings.update').orderBy('seq', 'desc').executeTakeFirstOrThrow();
+    expect(JSON.parse(entry.details)).toMatchObject({ leaving: 5, reevaluated: true });
+    // a change that takes nobody out needs no confirmation
+    expect((await api('/targets/jira-prod/settings', { method: 'PATCH', body: { concurrency: 4 } })).status).toBe(200);
+  });
 });

@@ -194,4 +194,23 @@ describe('admin UI: targets', () => {
       await auditorContext.close();
     }
   });
+
+  it('asks before a scope change takes managed users out, and saves only when confirmed', async () => {
+    await page.goto(`${server.origin}/targets/jira-dc`);
+    await page.getByRole('navigation', { name: 'Target sections' }).getByRole('link', { name: 'Settings' }).click();
+    await page.getByLabel('Groups', { exact: true }).selectOption('only');
+    await page.getByLabel('Group names or patterns (one per line)').fill('no-such-group');
+    await page.getByRole('radio', { name: 'Only members of a group it receives' }).check();
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    const dialog = page.getByRole('dialog');
+    await seen(dialog.getByRole('heading', { name: /Change the scope for \d+ managed users?\?/ }));
+    await seen(dialog.getByText(/would be deactivated/));
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    expect((await api('/targets/jira-dc/settings')).body.groups.mode).toBe('all');
+
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Save and apply' }).click();
+    await seen(page.getByText(/The settings are saved/));
+    expect((await api('/targets/jira-dc/settings')).body.groups).toEqual({ mode: 'only', patterns: ['no-such-group'] });
+  });
 });

@@ -483,7 +483,9 @@ export const targetApi = {
   create: (body: { name: string; kind: TargetKind; id?: string; settings: TargetSettingsInput }) => api.post<TargetDetail>('/targets', body),
   update: (id: string, change: { name?: string; enabled?: boolean; paused?: boolean }) => api.patch<Target>(targetPath(id), change),
   remove: (id: string) => api.del(targetPath(id)),
-  saveSettings: (id: string, settings: TargetSettingsInput) => api.put<TargetSettings>(targetPath(id, '/settings'), settings),
+  /** `confirmLeaving`: the number of managed users a change of scope or policy affects, as a 409 `confirm_scope_change` named it */
+  saveSettings: (id: string, settings: TargetSettingsInput, confirmLeaving?: number) =>
+    api.put<TargetSettings>(targetPath(id, '/settings'), settings, confirmLeaving !== undefined ? { confirmLeaving: String(confirmLeaving) } : undefined),
   test: (id: string) => api.post<TargetTest>(targetPath(id, '/test')),
   comparisons: (id: string, limit = 10, signal?: AbortSignal) => api.get<{ comparisons: Comparison[] }>(targetPath(id, '/comparisons'), { limit }, signal),
   comparison: (id: string, comparisonId: string, query: { category?: string; limit?: number; after?: number } = {}, signal?: AbortSignal) =>

@@ -4,7 +4,7 @@
 
 import { useEffect, useState } from 'react';
 import { Link, NavLink, useLocation, useNavigate, useParams } from 'react-router';
-import type { ComparisonDetail, ComparisonItem, ComparisonMode, ComparisonSummary, TargetDetail, TargetTest } from '../api.ts';
+import type { ComparisonDetail, ComparisonItem, ComparisonMode, ComparisonSummary, TargetDetail, TargetSettings, TargetTest } from '../api.ts';
 import { ApiError, sentence, targetApi } from '../api.ts';
 import { ACTIONS_COLUMN, Badge, ConnectionChecks, DataTable, ErrorMessage, IssuesContext, Loading, Notice, PageHeader, Section, SelectField, TextField, useAction, useConfirm, useLoad } from '../components.tsx';
 import { formatDate, formatNumber } from '../format.ts';
@@ -658,6 +658,7 @@ function SettingsTab({ target: t, reload }: { target: TargetDetail; reload: () =
   const [secret, setSecret] = useState('');
   const [done, setDone] = useState('');
   const action = useAction();
+  const [confirm, dialog] = useConfirm();
   const dirty = !!secret || name.trim() !== t.name || JSON.stringify(draft) !== JSON.stringify(saved);
   const setDraft = (d: TargetDraft) => {
     setDraftState(d);
@@ -667,7 +668,27 @@ function SettingsTab({ target: t, reload }: { target: TargetDetail; reload: () =
   const save = async () => {
     setDone('');
     const r = await action.run(async () => {
-      const s = await targetApi.saveSettings(t.id, targetSettingsBody(draft, secret));
+      let s: TargetSettings;
+      try {
+        s = await targetApi.saveSettings(t.id, targetSettingsBody(draft, secret));
+      } catch (e) {
+        // the change would take managed users out of the scope: say how many, and save only if confirmed
+        if (!(e instanceof ApiError && e.code === 'confirm_scope_change')) throw e;
+        const d = e.details as { affected: number; leavingExamples: string[] };
+        const ok = await confirm({
+          title: `Change the scope for ${formatNumber(d.affected)} managed user${d.affected === 1 ? '' : 's'}?`,
+          message: (
+            <>
+              <p>{e.message.replace(/ Save again with .*$/, '')}</p>
+              {d.leavingExamples.length ? <p className="muted">For example: {d.leavingExamples.join(', ')}.</p> : null}
+            </>
+          ),
+          confirmLabel: 'Save and apply',
+          danger: true,
+        });
+        if (!ok) return undefined;
+        s = await targetApi.saveSettings(t.id, targetSettingsBody(draft, secret), d.affected);
+      }
       if (name.trim() && name.trim() !== t.name) await targetApi.update(t.id, { name: name.trim() });
       return s;
     });
@@ -689,6 +710,7 @@ function SettingsTab({ target: t, reload }: { target: TargetDetail; reload: () =
         void save();
       }}
     >
+      {dialog}
       <Section title="Target">
         <fieldset className="plain" disabled={!canChange}>
           <div className="field-row">
