@@ -38,6 +38,21 @@ const confirmLeaving: ParameterObject = {
   schema: { type: 'integer', minimum: 1 },
 };
 
+/** PUT and PATCH of a target's settings: the same confirmation, body and answers */
+const saveSettings = {
+  parameters: [confirmLeaving],
+  requestBody: body(ref('TargetSettingsInput'), true),
+  responses: {
+    '200': ok('Saved; the secret only said to be set.', ref('TargetSettings')),
+    '400': error(`\`invalid_settings\` (details: every problem with its path); ${invalidBody}`),
+    '404': notFound,
+    '409': error(
+      '`confirm_scope_change`: the change would take users usersync manages out of the scope (or give those already out a new cleanup policy); nothing was saved. Details: `{leaving, repoliced, affected, leavingExamples, entering}`; save again with `confirmLeaving` set to `affected`.',
+    ),
+    ...guarded,
+  },
+};
+
 const targetPath = { parameters: [idParameter] };
 const limit = (fallback: number, max: number, description?: string): ParameterObject => ({
   name: 'limit',
@@ -304,34 +319,14 @@ export const targetPaths: Record<string, PathItemObject> = {
       description:
         "The whole settings: the kind's defaults fill what is left out; the stored secret is kept unless a new one is given. A change of scope or policy (connectors, groups, users, local users, cleanup, Bitbucket and Cloud options) of a delivering target queues every user and group to be looked at again. Written to the audit log (the fields changed).",
       tags: ['targets'],
-      parameters: [confirmLeaving],
-      requestBody: body(ref('TargetSettingsInput'), true),
-      responses: {
-        '200': ok('Saved; the secret only said to be set.', ref('TargetSettings')),
-        '400': error(`\`invalid_settings\` (details: every problem with its path); ${invalidBody}`),
-        '404': notFound,
-        '409': error(
-          '`confirm_scope_change`: the change would take users usersync manages out of the scope (or give those already out a new cleanup policy); nothing was saved. Details: `{leaving, repoliced, affected, leavingExamples, entering}`; save again with `confirmLeaving` set to `affected`.',
-        ),
-        ...guarded,
-      },
+      ...saveSettings,
     },
     patch: {
       operationId: 'updateTargetSettings',
       summary: "Change some of a target's settings",
       description: 'Merged into the stored settings, then validated whole; otherwise as PUT.',
       tags: ['targets'],
-      parameters: [confirmLeaving],
-      requestBody: body(ref('TargetSettingsInput'), true),
-      responses: {
-        '200': ok('Saved; the secret only said to be set.', ref('TargetSettings')),
-        '400': error(`\`invalid_settings\` (details: every problem with its path); ${invalidBody}`),
-        '404': notFound,
-        '409': error(
-          '`confirm_scope_change`: the change would take users usersync manages out of the scope (or give those already out a new cleanup policy); nothing was saved. Details: `{leaving, repoliced, affected, leavingExamples, entering}`; save again with `confirmLeaving` set to `affected`.',
-        ),
-        ...guarded,
-      },
+      ...saveSettings,
     },
   },
   '/api/targets/{id}/test': {
