@@ -581,7 +581,8 @@ const CLEANUP_TEXT: Record<string, string> = {
 function ParkedTab({ target: t, reload }: { target: TargetDetail; reload: () => void }) {
   const { canChange } = useSession();
   const [tick, setTick] = useState(0);
-  const list = useLoad((signal) => targetApi.parked(t.id, { limit: 200 }, signal), [t.id, t.backlog.parked, tick]);
+  // read again with every refresh of the target: a retried change parked again leaves the count as it was
+  const list = useLoad((signal) => targetApi.parked(t.id, { limit: 200 }, signal), [t, tick]);
   const action = useAction();
   const [done, setDone] = useState('');
 
