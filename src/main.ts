@@ -562,6 +562,7 @@ export function buildCli(): Command {
         console.log(`runs deleted: ${r.runs} (with ${r.runLogs} log lines; ${kept(runsDays)})`);
         console.log(`change-feed rows deleted: ${r.changeFeed} (${kept(changeFeedDays)})`);
         console.log(`audit entries deleted: ${r.audit} (${kept(auditDays)})`);
+        console.log(`target activity entries deleted: ${r.targetEvents} (${kept(changeFeedDays)})`);
       }),
     );
 

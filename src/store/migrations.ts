@@ -423,6 +423,19 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addPrimaryKeyConstraint('target_comparison_items_pk', ['comparison_id', 'n'])
           .execute();
         await db.schema.createIndex('target_comparison_items_category').on('target_comparison_items').columns(['comparison_id', 'category', 'n']).execute();
+        // What each target did in its application, newest last: what an administrator reads to learn what
+        // happened in Jira last night. Pruned with the change feed.
+        await db.schema
+          .createTable('target_events')
+          .addColumn('seq', seq, seqColumn)
+          .addColumn('target_id', 'text', (c) => c.notNull())
+          .addColumn('at', 'text', (c) => c.notNull())
+          /** created, updated, renamed, activated, deactivated, deleted, groups-added, groups-removed, group-created, group-deleted, group-renamed, parked */
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('subject', 'text', (c) => c.notNull())
+          .addColumn('detail', 'text', (c) => c.notNull().defaultTo(''))
+          .execute();
+        await db.schema.createIndex('target_events_target').on('target_events').columns(['target_id', 'seq']).execute();
       },
     },
   };

@@ -18,6 +18,7 @@ export interface PruneResult {
   changeFeed: number;
   audit: number;
   alerts: number;
+  targetEvents: number;
 }
 
 const CHUNK = 5000;
@@ -28,7 +29,7 @@ function cutoff(days: number, now: Date): string {
 }
 
 /** Delete by `seq` order, CHUNK rows at a time, while rows older than `before` remain. */
-async function pruneBySeq(db: Db, table: 'change_feed' | 'audit_log' | 'alerts', before: string, keepFromSeq?: number): Promise<number> {
+async function pruneBySeq(db: Db, table: 'change_feed' | 'audit_log' | 'alerts' | 'target_events', before: string, keepFromSeq?: number): Promise<number> {
   let total = 0;
   for (;;) {
     let q = db.kysely.selectFrom(table).select('seq').where('at', '<', before);
@@ -43,7 +44,7 @@ async function pruneBySeq(db: Db, table: 'change_feed' | 'audit_log' | 'alerts',
 }
 
 export async function prune(db: Db, settings: RetentionSettings, now = new Date()): Promise<PruneResult> {
-  const result: PruneResult = { runs: 0, runLogs: 0, changeFeed: 0, audit: 0, alerts: 0 };
+  const result: PruneResult = { runs: 0, runLogs: 0, changeFeed: 0, audit: 0, alerts: 0, targetEvents: 0 };
   if (settings.runsDays > 0) {
     const before = cutoff(settings.runsDays, now);
     for (;;) {
@@ -64,13 +65,15 @@ export async function prune(db: Db, settings: RetentionSettings, now = new Date(
     const slowest = await db.kysely.selectFrom('targets').select((eb) => eb.fn.min('cursor_seq').as('n')).where('enabled', '=', 1).executeTakeFirst();
     const keepFrom = slowest?.n === null || slowest?.n === undefined ? undefined : Number(slowest.n);
     result.changeFeed = await pruneBySeq(db, 'change_feed', cutoff(settings.changeFeedDays, now), keepFrom);
+    // what the targets did, kept as long as the changes that caused it
+    result.targetEvents = await pruneBySeq(db, 'target_events', cutoff(settings.changeFeedDays, now));
   }
   if (settings.auditDays > 0) {
     result.audit = await pruneBySeq(db, 'audit_log', cutoff(settings.auditDays, now));
     // long given up or delivered (retries end within two days)
     result.alerts = await pruneBySeq(db, 'alerts', cutoff(settings.auditDays, now));
   }
-  if (result.runs + result.changeFeed + result.audit + result.alerts > 0) {
+  if (result.runs + result.changeFeed + result.audit + result.alerts + result.targetEvents > 0) {
     await db.kysely
       .insertInto('audit_log')
       .values({ at: now.toISOString(), actor: 'system:retention', action: 'retention.prune', target: '', details: JSON.stringify({ ...result, settings }) })

@@ -324,6 +324,16 @@ export interface TargetComparisonItemTable {
   detail: ColumnType<string, string | undefined, string>;
 }
 
+export interface TargetEventTable {
+  seq: Generated<number>;
+  target_id: string;
+  at: string;
+  action: string;
+  /** the user or group, by the application's name for it */
+  subject: string;
+  detail: ColumnType<string, string | undefined, string>;
+}
+
 export interface Database {
   connectors: ConnectorTable;
   scim_tokens: ScimTokenTable;
@@ -353,4 +363,5 @@ export interface Database {
   target_work: TargetWorkTable;
   target_comparisons: TargetComparisonTable;
   target_comparison_items: TargetComparisonItemTable;
+  target_events: TargetEventTable;
 }

@@ -60,6 +60,14 @@ export interface TargetStatus {
 
 export type LedgerKind = 'user' | 'group' | 'membership';
 
+/** One thing a target did in its application (or could not do). */
+export interface TargetEvent {
+  at: string;
+  action: string;
+  subject: string;
+  detail: string;
+}
+
 export interface LedgerRow {
   kind: LedgerKind;
   localId: string;
@@ -201,6 +209,7 @@ export class TargetStore {
     // children first: SQLite's foreign keys may be off in other connections' settings
     await trx.deleteFrom('target_work').where('target_id', '=', id).execute();
     await trx.deleteFrom('target_objects').where('target_id', '=', id).execute();
+    await trx.deleteFrom('target_events').where('target_id', '=', id).execute();
     const comparisons = trx.selectFrom('target_comparisons').select('id').where('target_id', '=', id);
     await trx.deleteFrom('target_comparison_items').where('comparison_id', 'in', comparisons).execute();
     await trx.deleteFrom('target_comparisons').where('target_id', '=', id).execute();
@@ -530,6 +539,30 @@ export class TargetStore {
     const out: Record<LedgerKind, number> = { user: 0, group: 0, membership: 0 };
     for (const r of rows) out[r.kind as LedgerKind] = Number(r.n);
     return out;
+  }
+
+  // ------------------------------------------------------------------------------------------- events
+
+  async addEvents(targetId: string, events: TargetEvent[]): Promise<void> {
+    if (!events.length) return;
+    await this.db.transaction((trx) =>
+      insertRows(
+        trx,
+        this.db.dialect,
+        'target_events',
+        ['target_id', 'at', 'action', 'subject', 'detail'],
+        events.map((e) => [targetId, e.at, e.action, e.subject, e.detail]),
+      ),
+    );
+  }
+
+  /** The newest events first; `before`: an event's seq, to page back; `search`: part of the subject. */
+  async events(targetId: string, opts: { limit: number; before?: number; search?: string }) {
+    let q = this.db.kysely.selectFrom('target_events').selectAll().where('target_id', '=', targetId);
+    if (opts.before !== undefined) q = q.where('seq', '<', opts.before);
+    if (opts.search) q = q.where(sql<boolean>`lower(subject) LIKE ${`%${opts.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`} ESCAPE '\\'`);
+    const rows = await q.orderBy('seq', 'desc').limit(opts.limit).execute();
+    return rows.map((r) => ({ seq: Number(r.seq), at: r.at, action: r.action, subject: r.subject, detail: r.detail }));
   }
 
   // --------------------------------------------------------------------------------------- comparisons

@@ -12,7 +12,7 @@
 
 import pLimit from 'p-limit';
 import { audit } from '../store/connectors.ts';
-import type { LedgerRow, TargetStore, WorkRow } from '../store/targets.ts';
+import type { LedgerRow, TargetEvent, TargetStore, WorkRow } from '../store/targets.ts';
 import { membershipLocalId } from '../store/targets.ts';
 import type { DirectoryGroupView } from './scope.ts';
 import { groupInScope, kindName, userOutOfScope, userProblem, wantedUser } from './scope.ts';
@@ -88,6 +88,10 @@ function userLedger(localId: string, u: AppUser, origin: 'created' | 'adopted'):
 export class Delivery {
   /** ledger groups read or created in this round, by directory group id */
   private groups = new Map<string, Promise<AppGroup>>();
+  /** what this round did in the application, written at its end */
+  private events: TargetEvent[] = [];
+  /** the name a piece of work is about, for the event of its parking */
+  private subjects = new Map<string, string>();
   private readonly appName: string;
 
   constructor(
@@ -100,6 +104,10 @@ export class Delivery {
 
   private get s(): TargetSettings {
     return this.target.settings;
+  }
+
+  private event(action: string, subject: string, detail = ''): void {
+    this.events.push({ at: new Date().toISOString(), action, subject, detail });
   }
 
   // ------------------------------------------------------------------------------------------ ingest
@@ -129,6 +137,8 @@ export class Delivery {
   /** Do the due work, up to `limit` pieces. */
   async round(limit: number, at = new Date(), stop: () => boolean = () => false): Promise<RoundReport> {
     this.groups = new Map();
+    this.events = [];
+    this.subjects = new Map();
     const due = await this.store.dueWork(this.target.id, at.toISOString(), limit);
     const report: RoundReport = { taken: due.length, done: 0, retried: 0, parked: [] };
     if (!due.length) return report;
@@ -177,6 +187,8 @@ export class Delivery {
       appError = new TargetError('forbidden', `${this.appName} refused every change with 403: ${forbidden[0]!.error}`, 403);
       failed.length = 0;
     }
+    for (const f of failed) if (f.park) this.event('parked', this.subjects.get(f.work.key) ?? f.work.key, `${f.code}: ${f.error}`);
+    await this.store.addEvents(this.target.id, this.events);
     await this.store.finishWork(this.target.id, done);
     await this.store.failWork(this.target.id, failed);
     report.done = done.length;
@@ -197,6 +209,7 @@ export class Delivery {
     const outOfScope = userOutOfScope(this.s, dir, groupsIn.length);
     const ledgerUser = await this.store.ledgerGet(tid, 'user', userId);
     const ledgerMembers = await this.store.ledgerMembershipsOfUser(tid, userId);
+    this.subjects.set(`u:${userId}`, ledgerUser?.remoteName ?? dir?.username ?? userId);
     if (outOfScope || !dir) {
       if (ledgerUser) await this.cleanup(userId, ledgerUser, ledgerMembers);
       return;
@@ -220,6 +233,9 @@ export class Delivery {
         throw new ParkError('unsupported', `Confluence has no way to rename '${appUser.name}' to '${wanted.name}' over its REST API; rename the user in Confluence's user management, then retry`);
       }
       const updated = await this.app.updateUser(appUser, wanted);
+      if (drift.includes('username')) this.event('renamed', wanted.name, `from ${appUser.name}`);
+      const fields = drift.filter((f) => f !== 'username');
+      if (fields.length) this.event('updated', wanted.name, fields.join(', '));
       appUser = { ...appUser, ...updated, active: appUser.active };
       await this.store.ledgerPut(tid, userLedger(userId, appUser, origin));
     }
@@ -232,6 +248,7 @@ export class Delivery {
     if (this.target.kind !== 'bitbucket' && appUser.active !== wanted.active) {
       if (!wanted.active) await this.handOverLeads(appUser);
       await this.app.setActive(appUser, wanted.active);
+      this.event(wanted.active ? 'activated' : 'deactivated', appUser.name);
       appUser = { ...appUser, active: wanted.active };
       await this.store.ledgerPut(tid, userLedger(userId, appUser, origin));
     }
@@ -245,6 +262,7 @@ export class Delivery {
     try {
       const created = await this.app.createUser(wanted);
       await this.store.ledgerPut(tid, userLedger(userId, created, 'created'));
+      this.event('created', created.name, [created.email, created.displayName].filter(Boolean).join(', '));
       return created;
     } catch (e) {
       if (e instanceof TargetError && e.code === 'exists') {
@@ -252,6 +270,7 @@ export class Delivery {
           const found = await this.app.getUser(pendingRow.remoteName);
           if (found) {
             await this.store.ledgerPut(tid, userLedger(userId, found, 'created'));
+            this.event('created', found.name, 'an earlier try had created it; its answer was lost');
             return found;
           }
         }
@@ -290,6 +309,7 @@ export class Delivery {
         appUser,
         adds.map((a) => a.app),
       );
+      this.event('groups-added', appUser.name, adds.map((a) => a.app.name).join(', '));
       // one write for all of them (a renamed group's row is replaced)
       const rows: LedgerRow[] = adds.map((a) => ({ kind: 'membership', localId: membershipLocalId(userId, a.group.id), remoteName: a.app.name, remoteId: a.app.id ?? null, state: {}, origin: 'created', pending: false }));
       await this.store.db.transaction(async (trx) => {
@@ -304,7 +324,10 @@ export class Delivery {
     }
     const removeGroups: AppGroup[] = removes.filter((r) => !adds.some((a) => a.app.name === r.remoteName)).map((r) => ({ name: r.remoteName, ...(r.remoteId ? { id: r.remoteId } : {}) }));
     for (const name of alsoRemove) if (!removeGroups.some((g) => g.name.toLowerCase() === name.toLowerCase())) removeGroups.push({ name });
-    if (removeGroups.length) await this.app.removeMembers(appUser, removeGroups);
+    if (removeGroups.length) {
+      await this.app.removeMembers(appUser, removeGroups);
+      this.event('groups-removed', appUser.name, removeGroups.map((g) => g.name).join(', '));
+    }
     const gone = removes.filter((r) => !adds.some((a) => membershipLocalId(userId, a.group.id) === r.localId));
     if (gone.length) {
       await this.store.ledgerDelete(
@@ -341,6 +364,7 @@ export class Delivery {
         if (appUser.active) {
           await this.handOverLeads(appUser);
           await this.app.setActive(appUser, false);
+          this.event('deactivated', appUser.name, 'left the target');
           await this.store.ledgerPut(tid, userLedger(userId, { ...appUser, active: false }, ledgerUser.origin));
         }
         return;
@@ -357,6 +381,7 @@ export class Delivery {
     } catch (e) {
       if (!(e instanceof TargetError && e.code === 'not-found')) throw e;
     }
+    this.event('deleted', appUser.name);
     await this.store.db.transaction(async (trx) => {
       await this.store.ledgerDelete(
         this.target.id,
@@ -372,7 +397,10 @@ export class Delivery {
   private async handOverLeads(appUser: AppUser): Promise<void> {
     if (!this.app.handOverLeads) return;
     const moved = await this.app.handOverLeads(appUser);
-    if (moved.length) await audit(this.store.db.kysely, `target:${this.target.id}`, 'target.lead-handover', appUser.name, { handedOver: moved });
+    if (moved.length) {
+      await audit(this.store.db.kysely, `target:${this.target.id}`, 'target.lead-handover', appUser.name, { handedOver: moved });
+      this.event('leads-handed-over', appUser.name, moved.join(' '));
+    }
   }
 
   // ------------------------------------------------------------------------------------------- groups
@@ -403,12 +431,14 @@ export class Delivery {
     try {
       const created = await this.app.createGroup(name);
       await this.store.ledgerPut(tid, { kind: 'group', localId: groupId, remoteName: created.name, remoteId: created.id ?? null, state: {}, origin: 'created', pending: false });
+      this.event('group-created', created.name);
       return created;
     } catch (e) {
       if (e instanceof TargetError && e.code === 'exists') {
         if (pendingRow || this.s.adoptExistingGroups) {
           const origin = pendingRow?.remoteName === name ? 'created' : 'adopted';
           await this.store.ledgerPut(tid, { kind: 'group', localId: groupId, remoteName: name, remoteId: null, state: {}, origin, pending: false });
+          if (origin === 'adopted') this.event('group-adopted', name, 'it existed already');
           return { name };
         }
         await this.store.ledgerDelete(tid, 'group', [groupId]);
@@ -424,6 +454,7 @@ export class Delivery {
     const tid = this.target.id;
     const g = await this.store.directoryGroup(groupId);
     const l = await this.store.ledgerGet(tid, 'group', groupId);
+    this.subjects.set(`g:${groupId}`, l?.remoteName ?? g?.name ?? groupId);
     if (g && groupInScope(this.s, g)) {
       if (!l || l.pending) {
         await this.ensureGroup(g);
@@ -442,6 +473,7 @@ export class Delivery {
         } catch (e) {
           if (!(e instanceof TargetError && e.code === 'not-found')) throw e;
         }
+        this.event('group-deleted', l.remoteName);
       }
       const members = await this.store.ledgerMembershipsOfGroup(tid, groupId);
       await this.store.db.transaction(async (trx) => {
@@ -500,5 +532,6 @@ export class Delivery {
       }
     }
     await this.store.ledgerPut(tid, { kind: 'group', localId: g.id, remoteName: fresh.name, remoteId: fresh.id ?? null, state: {}, origin, pending: false });
+    this.event('group-renamed', fresh.name, `from ${old.remoteName}, ${members.length} member${members.length === 1 ? '' : 's'} moved`);
   }
 }

@@ -416,6 +416,52 @@ export const targetPaths: Record<string, PathItemObject> = {
       },
     },
   },
+  '/api/targets/{id}/events': {
+    ...targetPath,
+    get: {
+      operationId: 'listTargetEvents',
+      summary: "What the target did in its application, newest first",
+      description:
+        'Each user created, updated, renamed, activated, deactivated or deleted, its groups added or removed, groups created, adopted, renamed or deleted, project leads handed over, and changes parked, with the name the application knows and a detail. Kept as long as the change feed (RETENTION_CHANGE_FEED_DAYS).',
+      tags: ['targets'],
+      parameters: [
+        { name: 'limit', in: 'query', required: false, description: 'at most this many (default 100, at most 1,000)', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+        { name: 'before', in: 'query', required: false, description: "an entry's seq: the entries before it (paging back)", schema: { type: 'integer', minimum: 1 } },
+        { name: 'search', in: 'query', required: false, description: 'a part of the user or group name', schema: { type: 'string', maxLength: 200 } },
+      ],
+      responses: {
+        '200': ok(
+          'The entries.',
+          {
+            type: 'object',
+            properties: {
+              events: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    seq: { type: 'integer' },
+                    at: { type: 'string', format: 'date-time' },
+                    action: {
+                      type: 'string',
+                      enum: ['created', 'updated', 'renamed', 'activated', 'deactivated', 'deleted', 'groups-added', 'groups-removed', 'group-created', 'group-adopted', 'group-renamed', 'group-deleted', 'leads-handed-over', 'parked'],
+                    },
+                    subject: { type: 'string', description: 'the user or group, by the name the application knows' },
+                    detail: { type: 'string' },
+                  },
+                  required: ['seq', 'at', 'action', 'subject', 'detail'],
+                },
+              },
+            },
+            required: ['events'],
+          },
+        ),
+        '400': error('`invalid_limit`, `invalid_before`, `invalid_search`'),
+        '404': notFound,
+        ...guarded,
+      },
+    },
+  },
   '/api/targets/{id}/parked': {
     ...targetPath,
     get: {

@@ -285,6 +285,17 @@ export async function targetRoutes(app: FastifyInstance, opts: TargetRoutesOptio
     return { adopted: result, phase: 'active' };
   });
 
+  // ---------------------------------------------------------------- what the target did
+  /** The target's activity in its application, newest first: created, renamed, deactivated, groups, parked. */
+  app.get('/targets/:id/events', async (req) => {
+    const t = await targetOr404(req);
+    const q = req.query as { limit?: string; before?: string; search?: string };
+    const before = q.before === undefined || q.before === '' ? undefined : Number(q.before);
+    if (before !== undefined && (!Number.isInteger(before) || before < 1)) throw new ApiError(400, 'invalid_before', "'before' must be the seq of an entry");
+    if (q.search !== undefined && (typeof q.search !== 'string' || q.search.length > 200)) throw new ApiError(400, 'invalid_search', "'search' must be at most 200 characters");
+    return { events: await store.events(t.id, { limit: limitParam(q.limit, 100, 1000), ...(before !== undefined ? { before } : {}), ...(q.search ? { search: q.search } : {}) }) };
+  });
+
   // ---------------------------------------------------------------- parked work
   async function describeWork(rows: WorkRow[]) {
     const userIds = rows.filter((w) => w.key.startsWith('u:')).map((w) => w.key.slice(2));

@@ -54,12 +54,16 @@ describe.each(DIALECTS)('retention on %s', (dialect) => {
       .insertInto('alerts')
       .values([daysAgo(400), daysAgo(30)].map((at, i) => ({ at, kind: 'held-run', dedupe_key: `held-run:${i}`, connector_id: 'c', subject: 's', message: 'm', next_attempt_at: null, delivered_at: at })))
       .execute();
+    await k
+      .insertInto('target_events')
+      .values([daysAgo(120), daysAgo(95), daysAgo(5)].map((at) => ({ target_id: 't', at, action: 'created', subject: 'ann', detail: '' })))
+      .execute();
   });
   afterEach(async () => store?.cleanup());
 
   it('deletes exactly what is older than its setting, keeps running and held runs, and audits the pass', async () => {
     const r = await prune(store.db, { runsDays: 90, changeFeedDays: 90, auditDays: 365 }, NOW);
-    expect(r).toEqual({ runs: 2, runLogs: 4, changeFeed: 2, audit: 2, alerts: 1 });
+    expect(r).toEqual({ runs: 2, runLogs: 4, changeFeed: 2, audit: 2, alerts: 1, targetEvents: 2 });
     expect((await store.db.kysely.selectFrom('alerts').select('dedupe_key').execute()).map((a) => a.dedupe_key)).toEqual(['held-run:1']);
     const k = store.db.kysely;
     expect((await k.selectFrom('runs').select('id').orderBy('id').execute()).map((x) => x.id)).toEqual(['old-held', 'old-running', 'recent']);
@@ -70,12 +74,12 @@ describe.each(DIALECTS)('retention on %s', (dialect) => {
     expect(audit.map((a) => a.action)).toEqual(['x', 'retention.prune']);
     expect(JSON.parse(audit[1]!.details)).toMatchObject({ runs: 2, changeFeed: 2, audit: 2 });
     // a second pass finds nothing and writes nothing
-    expect(await prune(store.db, { runsDays: 90, changeFeedDays: 90, auditDays: 365 }, NOW)).toEqual({ runs: 0, runLogs: 0, changeFeed: 0, audit: 0, alerts: 0 });
+    expect(await prune(store.db, { runsDays: 90, changeFeedDays: 90, auditDays: 365 }, NOW)).toEqual({ runs: 0, runLogs: 0, changeFeed: 0, audit: 0, alerts: 0, targetEvents: 0 });
     expect(await k.selectFrom('audit_log').select('seq').execute()).toHaveLength(2);
   });
 
   it('keeps everything of a kind whose setting is 0', async () => {
-    expect(await prune(store.db, { runsDays: 0, changeFeedDays: 0, auditDays: 0 }, NOW)).toEqual({ runs: 0, runLogs: 0, changeFeed: 0, audit: 0, alerts: 0 });
+    expect(await prune(store.db, { runsDays: 0, changeFeedDays: 0, auditDays: 0 }, NOW)).toEqual({ runs: 0, runLogs: 0, changeFeed: 0, audit: 0, alerts: 0, targetEvents: 0 });
     expect(await store.db.kysely.selectFrom('runs').select('id').execute()).toHaveLength(5);
   });
 });

@@ -138,6 +138,11 @@ describe('the target API', () => {
     expect(retried.body).toEqual({ retried: 1 });
     await until('eve in Jira', 10_000, async () => jira.user('eve@example.com'));
     expect((await api('/targets/jira-prod/parked')).body.parked).toEqual([]);
+    // the activity shows both: parked, then created
+    const events = (await api('/targets/jira-prod/events?search=eve')).body.events as { action: string; detail: string }[];
+    expect(events.map((e) => e.action)).toEqual(['created', 'parked']);
+    expect(events[1]!.detail).toMatch(/^not-found: /);
+    expect((await api('/targets/jira-prod/events?before=x')).status).toBe(400);
     expect((await api('/targets/jira-prod/parked/retry', { method: 'POST', body: { keys: 'all' } })).status).toBe(400);
   });
 

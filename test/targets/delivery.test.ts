@@ -76,6 +76,21 @@ describe('delivery to Jira', () => {
     await rig.sync();
     await rig.deliver();
     expect(jira.members('jira-testers')).toEqual([]);
+
+    // and the target's activity says what it did, newest first
+    const t = (await rig.targets.list())[0]!.id;
+    const events = (await rig.targets.events(t, { limit: 50 })).map((e) => `${e.action} ${e.subject}${e.detail ? ` (${e.detail})` : ''}`);
+    expect(events).toEqual([
+      'groups-removed carol.shaw@example.com (jira-testers)',
+      'activated carol.shaw@example.com',
+      'deactivated carol.shaw@example.com',
+      'updated carol.shaw@example.com (email, displayName)',
+      'renamed carol.shaw@example.com (from carol@example.com)',
+      'groups-added carol@example.com (jira-testers)',
+      'created carol@example.com (carol@example.com, Carol)',
+      'group-created jira-testers',
+    ]);
+    expect((await rig.targets.events(t, { limit: 50, search: 'TESTERS' })).map((e) => e.action)).toEqual(['group-created']);
   });
 
   it('renames a group as Jira allows: a new group with the members, the old one deleted', async () => {

@@ -153,6 +153,18 @@ describe('admin UI: targets', () => {
     await seen(parked.getByRole('row', { name: /dave/ }));
   });
 
+  it('shows what the target did in Jira, and finds a name in it', async () => {
+    await page.getByRole('navigation', { name: 'Target sections' }).getByRole('link', { name: 'Activity' }).click();
+    const activity = page.getByRole('table', { name: 'Target activity' });
+    await seen(activity.getByRole('row', { name: /User created\s+bob/ }));
+    await seen(activity.getByRole('row', { name: /Group created\s+engineering/ }));
+    await seen(activity.getByRole('row', { name: /Parked\s+dave/ }).first());
+    await shot(page, 'target-activity');
+    await page.getByLabel('Find a user or group').fill('carol');
+    await seen(activity.getByRole('row', { name: /User created\s+carol/ }));
+    await none(activity.getByRole('row', { name: /bob/ }));
+  });
+
   it('tests the connection, and lists the target with its backlog', async () => {
     await page.getByRole('navigation', { name: 'Target sections' }).getByRole('link', { name: 'Overview' }).click();
     await page.getByRole('button', { name: 'Test connection' }).click();

@@ -494,4 +494,23 @@ export const targetApi = {
   adopt: (id: string, comparisonId: string) => api.post<{ adopted: { users: number; groups: number; memberships: number }; phase: 'active' }>(targetPath(id, '/adopt'), { comparisonId }),
   parked: (id: string, query: { limit?: number; after?: string } = {}, signal?: AbortSignal) => api.get<{ parked: ParkedWork[] }>(targetPath(id, '/parked'), query, signal),
   retry: (id: string, keys?: string[]) => api.post<{ retried: number }>(targetPath(id, '/parked/retry'), keys ? { keys } : {}),
+  events: (id: string, query: { limit?: number; before?: number; search?: string } = {}, signal?: AbortSignal) =>
+    api.get<{ events: TargetEvent[] }>(
+      targetPath(id, '/events'),
+      {
+        ...(query.limit !== undefined ? { limit: String(query.limit) } : {}),
+        ...(query.before !== undefined ? { before: String(query.before) } : {}),
+        ...(query.search ? { search: query.search } : {}),
+      },
+      signal,
+    ),
 };
+
+/** One thing a target did in its application (src/targets/routes.ts, GET …/events). */
+export interface TargetEvent {
+  seq: number;
+  at: string;
+  action: string;
+  subject: string;
+  detail: string;
+}

@@ -1,10 +1,10 @@
 // One target, in tabs: Overview (state, backlog, pause, enable, connection test, delete), Comparison (the
 // latest full comparison by category, running one, adopting the first), Parked (work given up on until
-// retried) and Settings (the form of Add target).
+// retried), Activity (what it did in the application) and Settings (the form of Add target).
 
 import { useEffect, useState } from 'react';
 import { Link, NavLink, useLocation, useNavigate, useParams } from 'react-router';
-import type { ComparisonDetail, ComparisonItem, ComparisonMode, ComparisonSummary, TargetDetail, TargetSettings, TargetTest } from '../api.ts';
+import type { ComparisonDetail, ComparisonItem, ComparisonMode, ComparisonSummary, TargetDetail, TargetEvent, TargetSettings, TargetTest } from '../api.ts';
 import { ApiError, sentence, targetApi } from '../api.ts';
 import { ACTIONS_COLUMN, Badge, ConnectionChecks, DataTable, ErrorMessage, IssuesContext, Loading, Notice, PageHeader, Section, SelectField, TextField, useAction, useConfirm, useLoad } from '../components.tsx';
 import { formatDate, formatNumber } from '../format.ts';
@@ -17,6 +17,7 @@ const TABS: [string, string][] = [
   ['overview', 'Overview'],
   ['comparison', 'Comparison'],
   ['parked', 'Parked'],
+  ['activity', 'Activity'],
   ['settings', 'Settings'],
 ];
 
@@ -80,6 +81,7 @@ export function TargetPage() {
       {tab === 'overview' ? <OverviewTab target={t} reload={reload} /> : null}
       {tab === 'comparison' ? <ComparisonTab target={t} reload={reload} /> : null}
       {tab === 'parked' ? <ParkedTab target={t} reload={reload} /> : null}
+      {tab === 'activity' ? <ActivityTab target={t} /> : null}
       {tab === 'settings' ? <SettingsTab target={t} reload={reload} /> : null}
       {!TABS.some(([name]) => name === tab) ? <p>There is no such section. Choose one above.</p> : null}
     </>
@@ -644,6 +646,74 @@ function ParkedTab({ target: t, reload }: { target: TargetDetail; reload: () => 
         <Loading />
       )}
       {rows.length >= 200 ? <p className="muted small">The first 200 are shown; Retry all retries every one.</p> : null}
+    </Section>
+  );
+}
+
+// ------------------------------------------------------------------------------------------- activity
+
+const EVENT_TEXT: Record<string, string> = {
+  created: 'User created',
+  updated: 'User updated',
+  renamed: 'User renamed',
+  activated: 'User activated',
+  deactivated: 'User deactivated',
+  deleted: 'User deleted',
+  'groups-added': 'Added to groups',
+  'groups-removed': 'Removed from groups',
+  'group-created': 'Group created',
+  'group-adopted': 'Group adopted',
+  'group-renamed': 'Group renamed',
+  'group-deleted': 'Group deleted',
+  'leads-handed-over': 'Leads handed over',
+  parked: 'Parked',
+};
+
+function ActivityTab({ target: t }: { target: TargetDetail }) {
+  const [search, setSearch] = useState('');
+  const [older, setOlder] = useState<TargetEvent[]>([]);
+  const [more, setMore] = useState(true);
+  // the newest page follows the target's refreshes; older pages are added below on request
+  const latest = useLoad((signal) => targetApi.events(t.id, { limit: 100, ...(search.trim() ? { search: search.trim() } : {}) }, signal), [t, search]);
+  const action = useAction();
+  useEffect(() => {
+    setOlder([]);
+    setMore(true);
+  }, [search]);
+  const rows = [...(latest.data?.events ?? []), ...older];
+  const loadOlder = async () => {
+    const last = rows[rows.length - 1];
+    if (!last) return;
+    const r = await action.run(() => targetApi.events(t.id, { limit: 100, before: last.seq, ...(search.trim() ? { search: search.trim() } : {}) }));
+    if (r) {
+      setOlder((o) => [...o, ...r.events]);
+      if (r.events.length < 100) setMore(false);
+    }
+  };
+  const app = targetKindLabel(t.kind);
+  return (
+    <Section title="Activity" description={`What usersync did in ${app}, newest first: users created, changed, deactivated or deleted, their groups, groups made or removed, and changes parked. Kept as long as the change feed.`}>
+      <TextField label="Find a user or group" value={search} onChange={setSearch} />
+      <ErrorMessage error={latest.error || action.error} />
+      <DataTable
+        caption="Target activity"
+        columns={['When', 'What', 'User or group', 'Detail']}
+        rows={rows}
+        empty={search.trim() ? 'Nothing about that name.' : 'Nothing yet.'}
+        row={(e) => (
+          <tr key={e.seq}>
+            <td>{formatDate(e.at)}</td>
+            <td>{e.action === 'parked' ? <Badge tone="warn">{EVENT_TEXT[e.action]}</Badge> : (EVENT_TEXT[e.action] ?? e.action)}</td>
+            <td>{e.subject}</td>
+            <td>{e.detail}</td>
+          </tr>
+        )}
+      />
+      {rows.length >= 100 && more ? (
+        <button type="button" onClick={() => void loadOlder()} disabled={action.busy}>
+          {action.busy ? 'Loading…' : 'Show older'}
+        </button>
+      ) : null}
     </Section>
   );
 }
