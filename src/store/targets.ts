@@ -350,6 +350,11 @@ export class TargetStore {
     return { pending, parked };
   }
 
+  async workRow(targetId: string, key: string): Promise<WorkRow | undefined> {
+    const r = await this.db.kysely.selectFrom('target_work').selectAll().where('target_id', '=', targetId).where('key', '=', key).executeTakeFirst();
+    return r ? toWork(r) : undefined;
+  }
+
   async parked(targetId: string, limit: number, after?: string): Promise<WorkRow[]> {
     let q = this.db.kysely.selectFrom('target_work').selectAll().where('target_id', '=', targetId).where('parked_at', 'is not', null);
     if (after) q = q.where('key', '>', after);
@@ -584,11 +589,12 @@ export class TargetStore {
     return this.db.kysely.selectFrom('target_comparisons').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  async setComparison(id: string, change: { status?: string; startedAt?: string; endedAt?: string; summary?: Record<string, unknown>; error?: string | null }): Promise<void> {
+  async setComparison(id: string, change: { status?: string; mode?: 'report' | 'fix'; startedAt?: string; endedAt?: string; summary?: Record<string, unknown>; error?: string | null }): Promise<void> {
     await this.db.kysely
       .updateTable('target_comparisons')
       .set({
         ...(change.status !== undefined ? { status: change.status } : {}),
+        ...(change.mode !== undefined ? { mode: change.mode } : {}),
         ...(change.startedAt !== undefined ? { started_at: change.startedAt } : {}),
         ...(change.endedAt !== undefined ? { ended_at: change.endedAt } : {}),
         ...(change.summary !== undefined ? { summary: JSON.stringify(change.summary) } : {}),

@@ -85,6 +85,29 @@ function userLedger(localId: string, u: AppUser, origin: 'created' | 'adopted'):
   return { kind: 'user', localId, remoteName: u.name, remoteId: u.id ?? null, state: { email: u.email, displayName: u.displayName, active: u.active }, origin, pending: false };
 }
 
+/**
+ * Turn the change feed after `cursor` into work for a target; returns the rows read and the new cursor.
+ * Sends nothing: a paused target takes its changes in too.
+ */
+export async function ingestFeed(store: TargetStore, target: DeliveryTarget, cursor: number, limit = 5000): Promise<{ rows: number; cursor: number }> {
+  const rows = await store.feedAfter(cursor, limit);
+  if (!rows.length) return { rows: 0, cursor };
+  const chosen = target.settings.connectors;
+  const keys = new Map<string, number>();
+  for (const r of rows) {
+    // another connector's users, groups and memberships never reach this target
+    if (chosen !== 'all' && r.connectorId !== null && !chosen.includes(r.connectorId)) continue;
+    let key: string;
+    if (r.entity === 'group') key = `g:${r.entityId}`;
+    else if (r.entity === 'membership') key = `u:${r.entityId.slice(r.entityId.indexOf(':') + 1)}`;
+    else key = `u:${r.entityId}`;
+    keys.set(key, r.seq);
+  }
+  const to = rows[rows.length - 1]!.seq;
+  const moved = await store.enqueueFromFeed(target.id, cursor, to, keys);
+  return { rows: moved ? rows.length : 0, cursor: moved ? to : cursor };
+}
+
 export class Delivery {
   /** ledger groups read or created in this round, by directory group id */
   private groups = new Map<string, Promise<AppGroup>>();
@@ -108,28 +131,6 @@ export class Delivery {
 
   private event(action: string, subject: string, detail = ''): void {
     this.events.push({ at: new Date().toISOString(), action, subject, detail });
-  }
-
-  // ------------------------------------------------------------------------------------------ ingest
-
-  /** Turn the change feed after `cursor` into work; returns the rows read and the new cursor. */
-  async ingest(cursor: number, limit = 5000): Promise<{ rows: number; cursor: number }> {
-    const rows = await this.store.feedAfter(cursor, limit);
-    if (!rows.length) return { rows: 0, cursor };
-    const chosen = this.s.connectors;
-    const keys = new Map<string, number>();
-    for (const r of rows) {
-      // another connector's users, groups and memberships never reach this target
-      if (chosen !== 'all' && r.connectorId !== null && !chosen.includes(r.connectorId)) continue;
-      let key: string;
-      if (r.entity === 'group') key = `g:${r.entityId}`;
-      else if (r.entity === 'membership') key = `u:${r.entityId.slice(r.entityId.indexOf(':') + 1)}`;
-      else key = `u:${r.entityId}`;
-      keys.set(key, r.seq);
-    }
-    const to = rows[rows.length - 1]!.seq;
-    const moved = await this.store.enqueueFromFeed(this.target.id, cursor, to, keys);
-    return { rows: moved ? rows.length : 0, cursor: moved ? to : cursor };
   }
 
   // ------------------------------------------------------------------------------------------- round

@@ -153,13 +153,13 @@ export const targetSchemas: Record<string, SchemaObject> = {
   ComparisonStatus: { type: 'string', enum: ['queued', 'running', 'done', 'failed'] },
   ComparisonSummary: {
     type: 'object',
-    description: `counts by category (only those found are present: ${CATEGORIES.join(', ')}), and \`user-ok\`, \`group-ok\` (owned and as wanted), \`queued\` (what a repair queued) and \`mode\` (1: it repaired, 0: it only reported); \`{}\` until it is done`,
+    description: `counts by category (only those found are present: ${CATEGORIES.join(', ')}), and \`user-ok\`, \`group-ok\` (owned and as wanted), \`queued\` (what a repair queued); while it runs, what it has read so far (\`readAppUsers\`, \`readAppGroups\`, \`readGroupMembers\`, \`readDirectoryUsers\`)`,
     additionalProperties: int,
   },
   Comparison: obj(
     {
       id: str,
-      mode: { type: 'string', enum: ['report', 'fix'], description: 'as asked; a target not yet adopted only reports' },
+      mode: { type: 'string', enum: ['report', 'fix'], description: 'as asked, and once done as it ran: a target not yet adopted only reports' },
       status: ref('ComparisonStatus'),
       requestedBy: { type: 'string', description: 'the account or token, or `schedule`' },
       requestedAt: dateTime,

@@ -71,9 +71,9 @@ export async function userTargets(db: Db, userId: string): Promise<UserInTarget[
   for (const t of await store.list()) {
     const [owned, work] = await Promise.all([
       store.ledgerGet(t.id, 'user', userId),
-      db.kysely.selectFrom('target_work').select(['parked_at', 'error', 'updated_at']).where('target_id', '=', t.id).where('key', '=', `u:${userId}`).executeTakeFirst(),
+      store.workRow(t.id, `u:${userId}`),
     ]);
-    const state = work ? (work.parked_at ? 'parked' : 'pending') : owned && !owned.pending ? 'delivered' : 'not-delivered';
+    const state = work ? (work.parkedAt ? 'parked' : 'pending') : owned && !owned.pending ? 'delivered' : 'not-delivered';
     out.push({
       targetId: t.id,
       target: t.name,
@@ -83,7 +83,7 @@ export async function userTargets(db: Db, userId: string): Promise<UserInTarget[
       active: owned ? owned.state.active !== false : null,
       state,
       error: work?.error ?? null,
-      updatedAt: work?.updated_at ?? null,
+      updatedAt: work?.updatedAt ?? null,
     });
   }
   return out;

@@ -16,7 +16,7 @@ import { openApp as openAppDefault } from './apps.ts';
 import { compareTarget } from './compare.ts';
 import { openConnection, targetSettings } from './config.ts';
 import type { DeliveryTarget, RoundReport } from './delivery.ts';
-import { Delivery } from './delivery.ts';
+import { Delivery, ingestFeed } from './delivery.ts';
 import { kindName } from './scope.ts';
 import type { AppConnection, TargetApp, TargetKind } from './types.ts';
 import { TargetError } from './types.ts';
@@ -34,10 +34,6 @@ export interface TargetWorkerOptions {
   outageAlertMs?: number;
 }
 
-/** Ingesting sends nothing: an application that is never called. */
-const NO_APP = new Proxy({} as TargetApp, {
-  get: (_t, p) => (p === 'kind' ? undefined : () => Promise.reject(new Error('no application while ingesting'))),
-});
 
 /** A running comparison's progress, as summary keys. */
 const PROGRESS_KEYS: Record<string, string> = {
@@ -113,8 +109,12 @@ export class TargetWorker {
   async tick(): Promise<void> {
     if (this.stopping) return;
     const targets = await this.store.list();
+    const maxSeq = await this.store.maxFeedSeq();
+    const now = new Date();
     for (const t of targets) {
       if (!t.enabled || this.busy.has(t.id)) continue;
+      // an idle target takes no lease: on SQLite every lease is a write on the writer SCIM shares
+      if (!(await this.hasWork(t, maxSeq, now))) continue;
       const p = this.runTarget(t)
         .catch((e) => this.opts.logger?.error({ err: e, target: t.id }, 'target delivery failed'))
         .finally(() => this.busy.delete(t.id));
@@ -145,6 +145,24 @@ export class TargetWorker {
 
   private lease(t: { id: string }): Promise<boolean> {
     return acquireLease(this.db, `target:${t.id}`, this.opts.holder, this.leaseMs);
+  }
+
+  /** Whether a target has anything to do now; reads only. */
+  private async hasWork(t: TargetRecord, maxSeq: number, now: Date): Promise<boolean> {
+    if (await this.store.nextQueuedComparison(t.id)) return true;
+    if (t.phase !== 'active') return false;
+    if (this.scheduledComparisonDue(t, now)) return true;
+    if (maxSeq > t.cursorSeq) return true;
+    if (t.paused || (t.status.unavailableUntil && new Date(t.status.unavailableUntil) > now)) return false;
+    return (await this.store.dueWork(t.id, now.toISOString(), 1)).length > 0;
+  }
+
+  private scheduledComparisonDue(t: TargetRecord, now: Date): boolean {
+    const s = targetSettings(t.settings);
+    if (t.phase !== 'active' || t.paused || s.comparisonSchedule.kind === 'off') return false;
+    const last = t.status.lastScheduledComparisonAt ? new Date(t.status.lastScheduledComparisonAt) : null;
+    const due = nextRun(s.comparisonSchedule, last ?? new Date(t.createdAt), now);
+    return due !== null && due <= now;
   }
 
   /** One target's turn: a comparison, or delivery rounds until nothing is due. */
@@ -194,7 +212,7 @@ export class TargetWorker {
   }
 
   /** Turn every change-feed row after the target's cursor into work. */
-  private async ingestAll(t: TargetRecord, delivery = new Delivery(this.store, this.deliveryTarget(t), NO_APP)): Promise<void> {
+  private async ingestAll(t: TargetRecord): Promise<void> {
     let cursor = t.cursorSeq;
     // Rows after the cursor already pruned (the target was disabled while retention ran): what they
     // said is unknown, so every user and group is looked at again.
@@ -209,7 +227,7 @@ export class TargetWorker {
       });
     }
     for (;;) {
-      const r = await delivery.ingest(cursor);
+      const r = await ingestFeed(this.store, this.deliveryTarget(t), cursor);
       cursor = r.cursor;
       if (r.rows < 5000) break;
     }
@@ -226,7 +244,7 @@ export class TargetWorker {
       return false;
     }
     const delivery = new Delivery(this.store, dt, app);
-    await this.ingestAll(t, delivery);
+    await this.ingestAll(t);
     const size = this.opts.roundSize ?? Math.max(200, dt.settings.concurrency * 50);
     const report = await delivery.round(size, new Date(), stop);
     await this.afterRound(t, report);
@@ -277,11 +295,8 @@ export class TargetWorker {
   }
 
   private async queueScheduledComparison(t: TargetRecord, now: Date): Promise<void> {
+    if (!this.scheduledComparisonDue(t, now)) return;
     const s = targetSettings(t.settings);
-    if (t.phase !== 'active' || t.paused || s.comparisonSchedule.kind === 'off') return;
-    const last = t.status.lastScheduledComparisonAt ? new Date(t.status.lastScheduledComparisonAt) : null;
-    const due = nextRun(s.comparisonSchedule, last ?? new Date(t.createdAt), now);
-    if (!due || due > now) return;
     await this.db.transaction((trx) => this.store.queueComparison(trx, { id: newId(), targetId: t.id, mode: s.comparisonFix ? 'fix' : 'report', requestedBy: 'schedule' }));
     await this.store.setStatus(t.id, { lastScheduledComparisonAt: now.toISOString() });
   }
@@ -304,7 +319,7 @@ export class TargetWorker {
       };
       const result = await compareTarget(this.store, this.deliveryTarget(t), app, effective, onProgress);
       await this.store.writeComparisonItems(id, result.items);
-      await this.store.setComparison(id, { status: 'done', endedAt: new Date().toISOString(), summary: { ...result.summary, queued: result.queued, mode: effective === 'fix' ? 1 : 0 } as Record<string, number> });
+      await this.store.setComparison(id, { status: 'done', endedAt: new Date().toISOString(), mode: effective, summary: { ...result.summary, queued: result.queued } });
       if (t.phase === 'new') await this.db.transaction((trx) => this.store.update(trx, t.id, { phase: 'awaiting-adoption' }));
     } catch (e) {
       const message = e instanceof TargetError ? e.message : `${(e as Error).message}`;

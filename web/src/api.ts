@@ -398,7 +398,7 @@ export interface TargetStatus {
   lastScheduledComparisonAt?: string;
 }
 
-/** Counts by comparison category, and `user-ok`, `group-ok`, `queued`, `mode`. */
+/** Counts by comparison category, and `user-ok`, `group-ok`, `queued` (what a repair queued); while running, what has been read so far. */
 export type ComparisonSummary = Record<string, number>;
 
 export interface ComparisonBrief {

@@ -14,10 +14,10 @@ import { NewTokenNotice, scimBaseUrl } from './connector/Configuration.tsx';
 type Kind = 'scim' | 'graph' | 'ldap';
 
 /** A connector's or target's id: what the service accepts. */
-export const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** An id made from a name. */
-export function slug(name: string): string {
+function slug(name: string): string {
   return name
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '')
@@ -28,21 +28,28 @@ export function slug(name: string): string {
     .replace(/-+$/, '');
 }
 
+/**
+ * A connector's or target's id: made from its name until the administrator types one; `problem` when the
+ * service would refuse it.
+ */
+export function useIdFromName(name: string): { id: string; setId: (v: string) => void; problem: string | undefined } {
+  const [typed, setTyped] = useState<string | null>(null);
+  const id = typed ?? slug(name);
+  const problem = id && !ID_PATTERN.test(id) ? 'Lower-case letters, digits and dashes only, starting with a letter or digit (at most 63).' : undefined;
+  return { id, setId: setTyped, problem };
+}
+
 export function NewConnectorPage() {
   const { canChange } = useSession();
   const navigate = useNavigate();
   const [kind, setKind] = useState<Kind>('scim');
   const [name, setName] = useState('');
-  const [id, setId] = useState('');
-  const [idTouched, setIdTouched] = useState(false);
+  const { id: effectiveId, setId, problem: idProblem } = useIdFromName(name);
   const [graph, setGraph] = useState<SourceDraft>(newGraphDraft);
   const [ldap, setLdap] = useState<SourceDraft>(() => newLdapDraft());
   const [secrets, setSecrets] = useState<SecretDraft>({});
   const [created, setCreated] = useState<ConnectorDetail & { token?: string; scimBaseUrl?: string }>();
   const action = useAction();
-
-  const effectiveId = idTouched ? id : slug(name);
-  const idProblem = effectiveId && !ID_PATTERN.test(effectiveId) ? 'Lower-case letters, digits and dashes only, starting with a letter or digit (at most 63).' : undefined;
 
   if (!canChange) {
     return (
@@ -114,10 +121,7 @@ export function NewConnectorPage() {
               label="Connector ID"
               mono
               value={effectiveId}
-              onChange={(v) => {
-                setIdTouched(true);
-                setId(v);
-              }}
+              onChange={setId}
               problem={idProblem}
               hint={kind === 'scim' ? 'Part of the SCIM Base URL; it cannot change later.' : 'Used in URLs and on the command line; it cannot change later.'}
             />

@@ -9,7 +9,7 @@ import { CheckboxField, ErrorMessage, IssuesContext, LinesField, NumberField, Pa
 import { useSession } from '../session.tsx';
 import { TARGET_KIND_LABELS } from './Targets.tsx';
 import { defaultTargetSettings } from '../../../src/targets/defaults.ts';
-import { ID_PATTERN, slug } from './NewConnector.tsx';
+import { useIdFromName } from './NewConnector.tsx';
 
 /** The settings being edited: everything but the secret, which is typed in on its own. */
 export type TargetDraft = Omit<TargetSettings, 'secret'>;
@@ -359,14 +359,10 @@ export function NewTargetPage() {
   const navigate = useNavigate();
   const [kind, setKind] = useState<TargetKind>('jira');
   const [name, setName] = useState('');
-  const [id, setId] = useState('');
-  const [idTouched, setIdTouched] = useState(false);
+  const { id: effectiveId, setId, problem: idProblem } = useIdFromName(name);
   const [draft, setDraft] = useState<TargetDraft>(() => defaultTargetDraft('jira'));
   const [secret, setSecret] = useState('');
   const action = useAction();
-
-  const effectiveId = idTouched ? id : slug(name);
-  const idProblem = effectiveId && !ID_PATTERN.test(effectiveId) ? 'Lower-case letters, digits and dashes only, starting with a letter or digit (at most 63).' : undefined;
 
   if (!canChange) {
     return (
@@ -414,10 +410,7 @@ export function NewTargetPage() {
               label="Target ID"
               mono
               value={effectiveId}
-              onChange={(v) => {
-                setIdTouched(true);
-                setId(v);
-              }}
+              onChange={setId}
               problem={idProblem}
               hint="Used in URLs and on the command line; it cannot change later."
             />

@@ -457,7 +457,7 @@ function ComparisonTab({ target: t, reload }: { target: TargetDetail; reload: ()
           {latest?.status === 'done' ? (
             <p>
               Finished {formatDate(latest.endedAt)} ({latest.mode === 'fix' ? 'repair' : 'report'}).
-              {summary.mode === 1 && summary.queued ? ` ${formatNumber(summary.queued)} users and groups were queued for repair.` : ''}
+              {latest.mode === 'fix' && summary.queued ? ` ${formatNumber(summary.queued)} users and groups were queued for repair.` : ''}
             </p>
           ) : null}
           {latest?.status === 'failed' ? (
